@@ -1,0 +1,1 @@
+"""The ``claude-force`` command line. The only package that prints."""

@@ -1,0 +1,50 @@
+"""Path confinement: a file named by the config may not leave the config's directory.
+
+Containment compares resolved paths (``Path.is_relative_to`` semantics via ``relative_to``), never strings, and
+symlinks are resolved before the check, so a link pointing outside the root is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from claude_force.errors import ConfigError, FileTooLarge, UnsafePath
+
+
+def confine(root: Path, relative: str | os.PathLike[str], *, key: str | None = None) -> Path:
+    """Resolve ``relative`` under ``root`` and refuse anything that escapes it (``..``, absolute, symlink)."""
+    rel = Path(relative)
+    if rel.is_absolute():
+        raise UnsafePath(f"path must be relative to the config directory, got {str(rel)!r}", key=key)
+    if ".." in rel.parts:
+        raise UnsafePath(f"path may not contain '..': {str(rel)!r}", key=key)
+    real_root = root.resolve()
+    candidate = (real_root / rel).resolve()
+    try:
+        candidate.relative_to(real_root)
+    except ValueError:
+        raise UnsafePath(
+            f"path {str(rel)!r} resolves outside the config directory (symlink escape)", key=key
+        ) from None
+    return candidate
+
+
+def read_confined(root: Path, relative: str, *, max_bytes: int, key: str | None = None) -> str:
+    """Read a UTF-8 text file confined under ``root``, refusing files larger than ``max_bytes``."""
+    path = confine(root, relative, key=key)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"file not found: {relative!r}", key=key) from None
+    except IsADirectoryError:
+        raise ConfigError(f"not a file: {relative!r}", key=key) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {relative!r}: {exc.strerror}", key=key) from None
+    if len(data) > max_bytes:
+        raise FileTooLarge(f"{relative!r} is larger than the limit of {max_bytes} bytes", key=key)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{relative!r} is not valid UTF-8", key=key) from None

@@ -1,0 +1,142 @@
+"""The default transport: aiohttp with a pooled connector and orjson. Built for low client CPU per call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+import orjson
+
+from claude_force import constants as C
+from claude_force.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    MalformedResponse,
+    TransportError,
+    status_error,
+)
+from claude_force.models import Request, Response
+from claude_force.security.sanitize import register_secret, safe
+from claude_force.transports.base import error_message, parse_message, parse_retry_after
+
+logger = logging.getLogger("claude_force.transports.native")
+
+
+class NativeTransport:
+    """POST ``/v1/messages`` with aiohttp; maps every failure into :mod:`claude_force.errors`.
+
+    Example::
+
+        async with NativeTransport(api_key=key, base_url="http://127.0.0.1:8765", pool_size=50) as t:
+            response = await t.send(request, timeout=30)
+    """
+
+    __slots__ = (
+        "_base_url",
+        "_connector_limit",
+        "_headers",
+        "_max_response_bytes",
+        "_session",
+        "_timeouts",
+        "_url",
+    )
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = C.DEFAULT_BASE_URL,
+        pool_size: int = C.DEFAULT_MAX_CONCURRENCY,
+        max_response_bytes: int = C.DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        register_secret(api_key)
+        self._base_url = base_url.rstrip("/")
+        self._url = self._base_url + "/v1/messages"
+        self._headers = {
+            "x-api-key": api_key,
+            "anthropic-version": C.ANTHROPIC_VERSION,
+            "content-type": "application/json",
+            "accept": "application/json",
+        }
+        self._connector_limit = max(1, pool_size)
+        self._max_response_bytes = max_response_bytes
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+
+    def __repr__(self) -> str:
+        state = "open" if self._session is not None and not self._session.closed else "idle"
+        return f"NativeTransport(base_url={self._base_url!r}, pool={self._connector_limit}, {state})"
+
+    async def __aenter__(self) -> NativeTransport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _client(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._connector_limit, limit_per_host=self._connector_limit
+            )
+            session = aiohttp.ClientSession(
+                connector=connector, headers=self._headers, skip_auto_headers=("User-Agent",)
+            )
+            self._session = session
+        return session
+
+    def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
+        t = self._timeouts.get(seconds)
+        if t is None:
+            t = aiohttp.ClientTimeout(total=seconds)
+            if len(self._timeouts) < 64:
+                self._timeouts[seconds] = t
+        return t
+
+    async def send(self, request: Request, *, timeout: float | None = None) -> Response:
+        session = self._client()
+        data = orjson.dumps(request.body())
+        try:
+            async with session.post(self._url, data=data, timeout=self._timeout(timeout)) as resp:
+                request_id = resp.headers.get("request-id")
+                length = resp.content_length
+                if length is not None and length > self._max_response_bytes:
+                    raise MalformedResponse(
+                        f"response of {length} bytes exceeds the limit of {self._max_response_bytes}",
+                        request_id=request_id,
+                    )
+                raw = await resp.read()
+                if len(raw) > self._max_response_bytes:
+                    raise MalformedResponse(
+                        f"response exceeds the limit of {self._max_response_bytes} bytes",
+                        request_id=request_id,
+                    )
+                status = resp.status
+                headers = resp.headers
+        except TransportError:
+            raise
+        except asyncio.TimeoutError as exc:
+            raise APITimeoutError(f"attempt timed out after {timeout}s") from exc
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(f"connection failed: {safe(exc)}") from exc
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if status >= 400:
+                payload = None
+            else:
+                raise MalformedResponse("response body is not valid JSON", request_id=request_id) from exc
+        if status >= 400:
+            raise status_error(
+                status,
+                safe(error_message(payload, resp.reason or "error"), 300),
+                request_id=request_id,
+                retry_after=parse_retry_after(headers),
+            )
+        return parse_message(payload, request_id=request_id, headers=headers)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()

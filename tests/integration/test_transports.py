@@ -1,0 +1,137 @@
+"""Transport conformance: native (aiohttp) and sdk (official anthropic client) behave the same against the
+emulator over loopback HTTP, and map every failure into the one exception tree."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from claude_force import errors as E
+from claude_force.emulator import EmulatorConfig, EmulatorServer
+from claude_force.models import CallContext, Request
+from claude_force.transports import Transport, make_transport
+
+pytestmark = pytest.mark.integration
+
+TRANSPORTS = ["native", "sdk"]
+
+
+def request(**params: Any) -> Request:
+    return Request(
+        agent_name="a",
+        model="claude-sonnet-5-5",
+        system="You are terse.",
+        messages=[{"role": "user", "content": "<task>\nsay hi\n</task>"}],
+        max_tokens=64,
+        params=params,
+        prompt_cache_ttl="5m",
+        context=CallContext(),
+    )
+
+
+async def serve(
+    cfg: EmulatorConfig, name: str, key: str = "test-key"
+) -> AsyncIterator[tuple[Any, Transport]]:
+    async with EmulatorServer(cfg) as emu:
+        t = make_transport(name, api_key=key, base_url=emu.base_url, pool_size=4, max_response_bytes=1 << 20)
+        try:
+            yield emu, t
+        finally:
+            await t.aclose()
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_success_shape(name: str) -> None:
+    async for emu, t in serve(EmulatorConfig(), name):
+        r = await t.send(request(), timeout=5)
+        assert r.text and r.model == "claude-sonnet-5-5"
+        assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+        assert r.request_id and r.request_id.startswith("req_")
+        assert r.stop_reason == "end_turn"
+        stats = await emu.stats()
+        assert stats["statuses"] == {"200": 1}
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_same_reply_through_both(name: str) -> None:
+    async for _, t in serve(EmulatorConfig(), name):
+        r = await t.send(request(), timeout=5)
+    async for _, t in serve(EmulatorConfig(), "native" if name == "sdk" else "sdk"):
+        other = await t.send(request(), timeout=5)
+    # The reply's hash suffix follows the exact body bytes, which each client serialises its own way.
+    assert r.text.split("[")[0] == other.text.split("[")[0] and r.usage == other.usage
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+@pytest.mark.parametrize(
+    ("cfg", "exc", "retry_after"),
+    [
+        (EmulatorConfig(p429=1.0, retry_after=3), E.RateLimited, 3.0),
+        (EmulatorConfig(p529=1.0), E.Overloaded, None),
+        (EmulatorConfig(p500=1.0), E.ServerError, None),
+        (EmulatorConfig(pnull=1.0), E.EmptyResponse, None),
+        (EmulatorConfig(pmalformed=1.0), E.MalformedResponse, None),
+    ],
+)
+async def test_faults_map_into_the_tree(
+    name: str, cfg: EmulatorConfig, exc: type[Exception], retry_after: float | None
+) -> None:
+    async for _, t in serve(cfg, name):
+        with pytest.raises(exc) as info:
+            await t.send(request(), timeout=5)
+    if retry_after is not None:
+        assert isinstance(info.value, E.RateLimited) and info.value.retry_after == retry_after
+    if isinstance(info.value, E.APIStatusError):
+        assert info.value.request_id is not None
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_bad_request_and_auth(name: str) -> None:
+    async for _, t in serve(EmulatorConfig(), name):
+        with pytest.raises(E.BadRequest, match="not_a_param"):
+            await t.send(request(not_a_param=1), timeout=5)
+    async for _, t in serve(EmulatorConfig(api_key="right-key-123"), name, key="wrong-key-456"):
+        with pytest.raises(E.AuthenticationError) as info:
+            await t.send(request(), timeout=5)
+        assert "wrong-key-456" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_generation_params_pass_through(name: str) -> None:
+    # temperature is not a named argument of the SDK 2.x messages.create: it must still reach the API.
+    async for _, t in serve(EmulatorConfig(), name):
+        r = await t.send(request(temperature=0.1, top_k=5, stop_sequences=["END"]), timeout=5)
+        assert r.text
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_attempt_timeout(name: str) -> None:
+    async for _, t in serve(EmulatorConfig(phang=1.0, hang_seconds=5), name):
+        with pytest.raises(E.APITimeoutError):
+            await t.send(request(), timeout=0.2)
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_connection_refused(name: str) -> None:
+    async with EmulatorServer(EmulatorConfig()) as emu:
+        url = emu.base_url
+    t = make_transport(name, api_key="k-123456789", base_url=url, pool_size=1, max_response_bytes=1 << 20)
+    try:
+        with pytest.raises(E.APIConnectionError):
+            await t.send(request(), timeout=2)
+    finally:
+        await t.aclose()
+
+
+async def test_native_response_size_limit() -> None:
+    async with EmulatorServer(EmulatorConfig()) as emu:
+        t = make_transport(
+            "native", api_key="k-123456789", base_url=emu.base_url, pool_size=1, max_response_bytes=50
+        )
+        try:
+            with pytest.raises(E.MalformedResponse, match="limit"):
+                await t.send(request(), timeout=2)
+        finally:
+            await t.aclose()
