@@ -1,0 +1,137 @@
+"""Budget: reserve a call's worst-case USD cost before it is made, reconcile to the real cost after.
+
+Admission is a single check-and-reserve with no ``await`` in between, so however many tasks run concurrently
+on the loop, ``spent + reserved`` never exceeds ``budget_usd``, and as long as each call's real cost is at
+most its reservation, neither does ``spent``. Amounts are kept in integer nano-dollars so sums never drift.
+
+Worst case of one call = ``estimated_input_tokens() * input_margin`` at the input rate (at the cache-write
+rate, 1.25x for 5m or 2x for 1h, when prompt caching is on, since a write costs more than plain input) plus
+``max_tokens`` of output. A model without a price cannot be reserved for, so the call is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from claude_force.errors import BudgetExceeded
+from claude_force.layers.base import Handler
+from claude_force.models import Request, Response
+from claude_force.security.sanitize import safe
+from claude_force.tracking.prices import PriceTable
+
+logger = logging.getLogger("claude_force.layers.budget")
+
+NANO = 1_000_000_000
+#: Multiplier on ``Request.estimated_input_tokens()`` when reserving. Raise it if your prompts tokenize denser
+#: than four characters per token (code, non-English text), so reservations stay an upper bound.
+DEFAULT_INPUT_MARGIN = 1.0
+
+
+def _nano(usd: float) -> int:
+    # Rounded up, so a reservation is never below the true worst case (costs round alike: < 1 nano-USD).
+    return math.ceil(usd * NANO)
+
+
+class BudgetLayer:
+    """Refuse calls that could take total spend past ``budget_usd``.
+
+    Example::
+
+        budget = BudgetLayer(budget_usd=5.0, prices=PriceTable.load(settings.prices))
+        handler = compose([..., budget, ...], transport.send)
+        budget.spent, budget.reserved, budget.remaining
+    """
+
+    __slots__ = ("_budget", "_prices", "_refused", "_reserved", "_spent", "_under_warned", "input_margin")
+
+    def __init__(
+        self, *, budget_usd: float, prices: PriceTable, input_margin: float = DEFAULT_INPUT_MARGIN
+    ) -> None:
+        if not budget_usd >= 0:  # also rejects NaN
+            raise ValueError("budget_usd must be >= 0")
+        if not input_margin >= 1.0:
+            raise ValueError("input_margin must be >= 1.0")
+        self._budget = _nano(budget_usd)
+        self._prices = prices
+        self._spent = 0
+        self._reserved = 0
+        self._refused = 0
+        self._under_warned = False
+        self.input_margin = input_margin
+
+    @property
+    def budget_usd(self) -> float:
+        return self._budget / NANO
+
+    @property
+    def spent(self) -> float:
+        """USD reconciled from real usage of finished calls."""
+        return self._spent / NANO
+
+    @property
+    def reserved(self) -> float:
+        """USD held for calls in flight."""
+        return self._reserved / NANO
+
+    @property
+    def remaining(self) -> float:
+        """USD still available for new reservations."""
+        return max(0, self._budget - self._spent - self._reserved) / NANO
+
+    @property
+    def refused(self) -> int:
+        return self._refused
+
+    def worst_case(self, request: Request) -> float | None:
+        """The reservation ``request`` needs, in USD (None if its model has no price)."""
+        tokens = request.estimated_input_tokens()
+        if self.input_margin != 1.0:
+            tokens = int(tokens * self.input_margin + 0.999999)
+        return self._prices.reserve_cost(
+            request.model,
+            input_tokens=tokens,
+            max_output_tokens=request.max_tokens,
+            cache_ttl=request.prompt_cache_ttl,
+        )
+
+    async def __call__(self, request: Request, call_next: Handler) -> Response:
+        worst = self.worst_case(request)
+        if worst is None:
+            self._refused += 1
+            raise BudgetExceeded(
+                f"cannot enforce budget_usd: no price for model {safe(request.model, 80)}; "
+                "add it under orchestrator.prices"
+            )
+        hold = _nano(worst)
+        if self._spent + self._reserved + hold > self._budget:
+            self._refused += 1
+            raise BudgetExceeded(
+                f"budget exhausted: this call may cost up to ${worst:.4f}, "
+                f"${self.remaining:.4f} of ${self.budget_usd:.2f} left"
+            )
+        self._reserved += hold
+        try:
+            response = await call_next(request)
+        except BaseException:
+            self._reserved -= hold
+            raise
+        self._reserved -= hold
+        actual = self._prices.cost(request.model, response.usage, cache_ttl=request.prompt_cache_ttl)
+        if actual is None:  # pragma: no cover - the reservation above proved the model is priced
+            actual = worst
+        cost = _nano(actual)
+        if cost > hold and not self._under_warned:
+            self._under_warned = True
+            logger.warning(
+                "a call cost more than its reservation (%.6f > %.6f USD); raise input_margin", actual, worst
+            )
+        self._spent += cost
+        request.context.cost_usd = actual
+        return response
+
+    def __repr__(self) -> str:
+        return (
+            f"BudgetLayer(budget=${self.budget_usd:.4f}, spent=${self.spent:.4f}, "
+            f"reserved=${self.reserved:.4f}, remaining=${self.remaining:.4f}, refused={self._refused})"
+        )

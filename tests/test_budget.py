@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from claude_force.errors import BudgetExceeded, Overloaded
+from claude_force.layers.budget import BudgetLayer
+from claude_force.models import Request, Response, Usage
+from claude_force.tracking.prices import PriceTable
+
+MODEL = "claude-sonnet-4-5"  # $3 / $15 per MTok
+SYSTEM = "s" * 3_998  # with the 2-char task: 4,000 chars -> estimated 1,000 input tokens
+MAX_TOKENS = 100
+# Worst case: 1,000 x $3 + 100 x $15 per MTok = $0.0045.
+WORST = 0.0045
+
+
+@pytest.fixture(scope="module")
+def prices() -> PriceTable:
+    return PriceTable.load()
+
+
+def request(model: str = MODEL, ttl: str | None = None) -> Request:
+    return Request(
+        agent_name="a",
+        model=model,
+        system=SYSTEM,
+        messages=[{"role": "user", "content": "hi"}],
+        max_tokens=MAX_TOKENS,
+        prompt_cache_ttl=ttl,
+    )
+
+
+def response(usage: Usage) -> Response:
+    return Response(text="ok", model=MODEL, usage=usage)
+
+
+def test_worst_case_reservation(prices: PriceTable) -> None:
+    layer = BudgetLayer(budget_usd=1.0, prices=prices)
+    assert request().estimated_input_tokens() == 1_000
+    assert layer.worst_case(request()) == pytest.approx(WORST)
+    # A cache write bills input at 1.25x (5m) or 2x (1h): the reservation covers it.
+    assert layer.worst_case(request(ttl="5m")) == pytest.approx(1_000 * 3.75e-6 + 100 * 15e-6)
+    assert layer.worst_case(request(ttl="1h")) == pytest.approx(1_000 * 6e-6 + 100 * 15e-6)
+    margin = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=2.0)
+    assert margin.worst_case(request()) == pytest.approx(2_000 * 3e-6 + 100 * 15e-6)
+
+
+async def test_reconciles_to_actual_cost(prices: PriceTable) -> None:
+    layer = BudgetLayer(budget_usd=1.0, prices=prices)
+    seen: list[float] = []
+
+    async def call_next(req: Request) -> Response:
+        seen.append(layer.reserved)
+        return response(Usage(input_tokens=500, output_tokens=10, cache_read_input_tokens=1_000))
+
+    req = request()
+    await layer(req, call_next)
+    actual = (500 * 3 + 10 * 15 + 1_000 * 0.3) * 1e-6
+    assert seen == [pytest.approx(WORST)]
+    assert layer.reserved == 0.0
+    assert layer.spent == pytest.approx(actual)
+    assert req.context.cost_usd == pytest.approx(actual)
+    assert layer.remaining == pytest.approx(1.0 - actual)
+
+
+async def test_refuses_without_calling(prices: PriceTable) -> None:
+    layer = BudgetLayer(budget_usd=WORST * 0.99, prices=prices)
+    calls = 0
+
+    async def call_next(req: Request) -> Response:
+        nonlocal calls
+        calls += 1
+        return response(Usage(1, 1))
+
+    with pytest.raises(BudgetExceeded, match="budget exhausted") as info:
+        await layer(request(), call_next)
+    assert info.value.code == "budget_exceeded"
+    assert calls == 0 and layer.refused == 1 and layer.spent == 0.0
+
+
+async def test_unknown_model_is_refused_with_a_clear_message(prices: PriceTable) -> None:
+    layer = BudgetLayer(budget_usd=100.0, prices=prices)
+
+    async def call_next(req: Request) -> Response:
+        raise AssertionError("must not be called")
+
+    with pytest.raises(BudgetExceeded, match=r"no price for model mystery-model.*orchestrator\.prices"):
+        await layer(request(model="mystery-model"), call_next)
+
+
+async def test_error_and_cancellation_release_the_reservation(prices: PriceTable) -> None:
+    layer = BudgetLayer(budget_usd=1.0, prices=prices)
+
+    async def failing(req: Request) -> Response:
+        raise Overloaded("busy", status=529)
+
+    with pytest.raises(Overloaded):
+        await layer(request(), failing)
+    assert layer.reserved == 0.0 and layer.spent == 0.0
+
+    gate = asyncio.Event()
+
+    async def hanging(req: Request) -> Response:
+        await gate.wait()
+        raise AssertionError("unreachable")
+
+    task = asyncio.ensure_future(layer(request(), hanging))
+    await asyncio.sleep(0)
+    assert layer.reserved == pytest.approx(WORST)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert layer.reserved == 0.0 and layer.remaining == 1.0
+
+
+async def test_200_concurrent_tasks_never_overspend(prices: PriceTable) -> None:
+    # All 200 arrive before any finishes: exactly floor(budget / worst) = 50 may run.
+    budget = WORST * 50.5
+    layer = BudgetLayer(budget_usd=budget, prices=prices)
+    in_flight = peak = 0
+
+    async def call_next(req: Request) -> Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        in_flight -= 1
+        return response(Usage(input_tokens=1_000, output_tokens=MAX_TOKENS))  # costs exactly the worst case
+
+    results = await asyncio.gather(*(layer(request(), call_next) for _ in range(200)), return_exceptions=True)
+    ok = [r for r in results if isinstance(r, Response)]
+    refused = [r for r in results if isinstance(r, BudgetExceeded)]
+    assert len(ok) == 50 and len(refused) == 150 and peak == 50
+    assert layer.spent <= budget
+    assert layer.spent == pytest.approx(50 * WORST)
+    assert layer.reserved == 0.0
+
+
+async def test_staggered_arrivals_with_cheaper_calls_stay_within_budget(prices: PriceTable) -> None:
+    # Real costs below the reservation free budget for later arrivals; spent must still never pass the budget.
+    rng = random.Random(42)
+    budget = WORST * 50
+    layer = BudgetLayer(budget_usd=budget, prices=prices)
+    costs: list[float] = []
+
+    async def call_next(req: Request) -> Response:
+        for _ in range(rng.randint(0, 5)):
+            await asyncio.sleep(0)
+        usage = Usage(input_tokens=rng.randint(500, 1_000), output_tokens=rng.randint(10, MAX_TOKENS))
+        cost = prices.cost(MODEL, usage)
+        assert cost is not None
+        costs.append(cost)
+        return response(usage)
+
+    async def task() -> Response:
+        for _ in range(rng.randint(0, 40)):
+            await asyncio.sleep(0)
+        assert layer.spent + layer.reserved <= budget + 1e-12
+        return await layer(request(), call_next)
+
+    results = await asyncio.gather(*(task() for _ in range(200)), return_exceptions=True)
+    ok = sum(isinstance(r, Response) for r in results)
+    assert all(isinstance(r, (Response, BudgetExceeded)) for r in results)
+    assert 50 <= ok < 200, ok
+    assert layer.spent <= budget
+    assert layer.spent == pytest.approx(sum(costs))
+    assert layer.reserved == 0.0
+    assert layer.refused == 200 - ok
+
+
+def test_validation_and_repr(prices: PriceTable) -> None:
+    with pytest.raises(ValueError, match="budget_usd"):
+        BudgetLayer(budget_usd=-1.0, prices=prices)
+    with pytest.raises(ValueError, match="budget_usd"):
+        BudgetLayer(budget_usd=float("nan"), prices=prices)
+    with pytest.raises(ValueError, match="input_margin"):
+        BudgetLayer(budget_usd=1.0, prices=prices, input_margin=0.5)
+    assert "remaining=$2.0000" in repr(BudgetLayer(budget_usd=2.0, prices=prices))
+
+
+async def test_underestimated_call_is_charged_in_full_and_warned(
+    prices: PriceTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    layer = BudgetLayer(budget_usd=1.0, prices=prices)
+
+    async def call_next(req: Request) -> Response:
+        return response(Usage(input_tokens=3_000, output_tokens=MAX_TOKENS))  # 3x the estimate
+
+    with caplog.at_level("WARNING", logger="claude_force.layers.budget"):
+        await layer(request(), call_next)
+        await layer(request(), call_next)
+    assert layer.spent == pytest.approx(2 * (3_000 * 3 + 100 * 15) * 1e-6)
+    assert len(caplog.records) == 1 and "input_margin" in caplog.records[0].getMessage()
+
+
+@pytest.mark.integration
+async def test_prompt_cache_accounting_against_the_emulator(prices: PriceTable) -> None:
+    # Real loopback HTTP to the in-process emulator: the first call writes the prompt cache, the next ones read it.
+    aiohttp = pytest.importorskip("aiohttp")
+    from claude_force.emulator import EmulatorConfig, EmulatorServer
+    from claude_force.transports.base import parse_message
+
+    layer = BudgetLayer(budget_usd=1.0, prices=prices)
+    async with EmulatorServer(EmulatorConfig(seed=3)) as emu, aiohttp.ClientSession() as http:
+
+        async def call_next(req: Request) -> Response:
+            headers = {
+                "x-api-key": "test-key",
+                "anthropic-version": "2023-06-01",
+                "content-type": "application/json",
+            }
+            async with http.post(
+                f"{emu.base_url}/v1/messages", data=req.body_bytes(), headers=headers
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+                return parse_message(await resp.json())
+
+        def cached_request(task: str) -> Request:
+            return Request(
+                agent_name="a",
+                model="claude-sonnet-5-5",
+                system="d" * 8_000,  # ~2,000 tokens, above the minimum cacheable length
+                messages=[{"role": "user", "content": task}],
+                max_tokens=64,
+                prompt_cache_ttl="5m",
+            )
+
+        first, second = cached_request("task one"), cached_request("task two")
+        r1 = await layer(first, call_next)
+        r2 = await layer(second, call_next)
+
+    assert r1.usage.cache_creation_input_tokens > 1_000 and r1.usage.cache_read_input_tokens == 0
+    assert r2.usage.cache_read_input_tokens == r1.usage.cache_creation_input_tokens
+    # Sonnet 5.5: $2 input, write 1.25x, read 0.05x, $10 output (per MTok).
+    expected1 = (
+        r1.usage.input_tokens * 2 + r1.usage.cache_creation_input_tokens * 2.5 + r1.usage.output_tokens * 10
+    ) * 1e-6
+    expected2 = (
+        r2.usage.input_tokens * 2 + r2.usage.cache_read_input_tokens * 0.1 + r2.usage.output_tokens * 10
+    ) * 1e-6
+    assert first.context.cost_usd == pytest.approx(expected1)
+    assert second.context.cost_usd == pytest.approx(expected2)
+    assert second.context.cost_usd is not None and first.context.cost_usd is not None
+    assert second.context.cost_usd < first.context.cost_usd / 5
+    assert layer.spent == pytest.approx(expected1 + expected2) and layer.reserved == 0.0
