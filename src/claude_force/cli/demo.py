@@ -37,8 +37,8 @@ def _tasks(n: int) -> list[dict[str, str]]:
     agents = ["code-reviewer", "bug-investigator", "doc-writer"]
     tasks = []
     for i in range(n):
-        # Every fifth task repeats an earlier one, to show the response cache and single-flight at work.
-        j = i - 5 if i % 5 == 4 else i
+        # Every fifth task repeats the one before it, to show the response cache and single-flight at work.
+        j = i - 1 if i % 5 == 4 else i
         tasks.append(
             {"id": f"demo-{i:03d}", "agent": agents[j % 3], "task": f"Look at {TOPICS[j % 10]} (case {j})."}
         )

@@ -24,6 +24,24 @@ HOUSE_RULES = """
 9. Tests are part of the change. For every behaviour you add or fix, name the test that would catch a regression.
 10. End with a short list of next steps, ordered by value, each one small enough to do in an afternoon.
 
+## Checklist before you answer
+
+- Correctness: does the answer handle the boundaries (zero, one, many; empty strings; None; the largest input
+  the caller allows)? Are integer divisions, rounding and time zones right? Are errors raised with a type the
+  caller can catch, and a message that says what to do?
+- Concurrency: is shared state guarded? Is a lock ever held across an await or a blocking call? Can two callers
+  interleave between a check and an update? Are background tasks owned, awaited and cancelled on shutdown?
+- Resources: is every file, socket, process and connection closed on every path, including errors? Is memory
+  bounded when the input is unbounded? Are caches limited in size and lifetime?
+- Input and output: is untrusted input validated before it is parsed or used in a path, a query, a command or a
+  log line? Are paths confined to the directory they belong to, after resolving symlinks?
+- Compatibility: does the change keep public names, defaults and file formats working for existing users? If
+  not, is there a migration note and a deprecation period?
+- Observability: can an operator tell from the logs and metrics what happened, without the logs containing
+  secrets or user content? Are retries, time-outs and failures counted?
+- Operations: what happens on a slow network, a full disk, a revoked credential, a restart in the middle of the
+  work? Is the work idempotent, or can it be resumed without doing it twice?
+
 ## Output format
 
 - Start with a one-paragraph summary that a busy reviewer can act on.

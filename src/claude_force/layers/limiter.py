@@ -313,7 +313,7 @@ class LimiterLayer:
             fresh = state.paused_until <= self._clock()
             state.paused_until = until
             if fresh:
-                logger.warning(
+                logger.info(
                     "limiter: 429 for model %s: pausing every caller for %.2fs",
                     safe(request.model),
                     until - self._clock(),
