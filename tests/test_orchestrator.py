@@ -136,7 +136,8 @@ async def test_concurrency_cap(project: Path, tmp_path: Path) -> None:
         in_flight -= 1
         return reply(request)
 
-    async with orch(project, tmp_path, slow, max_concurrent=3) as o:
+    # prompt caching off: otherwise the warm-up layer lets the first request go alone, by design
+    async with orch(project, tmp_path, slow, max_concurrent=3, prompt_cache_ttl="off") as o:
         job = asyncio.ensure_future(o.execute_multiple([("code-reviewer", f"c{i}") for i in range(10)]))
         for _ in range(50):
             await asyncio.sleep(0)

@@ -277,8 +277,8 @@ class AsyncAgentOrchestrator:
             stop_reason=response.stop_reason,
         )
         ctx = request.context
-        if ctx.cached:
-            meta["cost_usd"] = 0.0
+        if ctx.cached or ctx.coalesced:
+            meta["cost_usd"] = 0.0  # the leader's call (or an earlier run) paid for this answer
         elif ctx.cost_usd is None:
             meta["cost_usd"] = self._pipeline.cost(request, response)
         if response.stop_reason == "max_tokens":

@@ -54,6 +54,9 @@ class Pipeline:
             logger.exception("tracker failed to record a result")
 
     async def aclose(self) -> None:
+        """Cancel owned in-flight work, then close the transport, the tracker (flushing it) and the cache."""
+        for closable in self.closables:
+            await closable.aclose()
         try:
             await self.transport.aclose()
         finally:
@@ -111,6 +114,7 @@ def build_pipeline(
         )
     ]
     cache = None
+    closables: list[Any] = []
     if settings.cache.enabled:
         cs = settings.cache
         cache = ResponseCache(
@@ -122,7 +126,9 @@ def build_pipeline(
             max_entry_bytes=cs.max_entry_bytes,
             agent_quota_mb=cs.agent_quota_mb,
         )
-        stack += [CacheLayer(cache=cache), SingleFlightLayer()]
+        single = SingleFlightLayer()
+        closables.append(single)
+        stack += [CacheLayer(cache=cache), single]
     stack.append(PromptCacheWarmupLayer(min_tokens=prices.min_cacheable_tokens, clock=clock))
     if settings.budget_usd is not None:
         stack.append(BudgetLayer(budget_usd=settings.budget_usd, prices=prices))
@@ -142,4 +148,6 @@ def build_pipeline(
         ),
         LimiterLayer(limits_for=settings.limits_for, clock=clock),
     ]
-    return Pipeline(layers=stack, transport=transport, prices=prices, tracker=tracker, cache=cache)
+    return Pipeline(
+        layers=stack, transport=transport, prices=prices, tracker=tracker, cache=cache, closables=closables
+    )

@@ -1,0 +1,439 @@
+"""``ResponseCache``: a signed SQLite store behind a byte-bounded memory tier, with exact stats.
+
+The cache never fails a task: a storage failure (disk full, read-only, locked past ``busy_timeout``,
+unreadable file) degrades to a miss or a skipped write, is counted in ``stats().errors`` and logged once per
+kind. A row that fails its MAC, type or format checks is deleted, counted in ``integrity_failures`` and
+never served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from claude_force import constants as C
+from claude_force.cache.dirs import DB_NAME, check_db_file, ensure_cache_dir
+from claude_force.cache.envelope import Envelope, open_envelope, seal
+from claude_force.cache.maintenance import MaintenanceMixin, parse_payload
+from claude_force.cache.memory import MemoryTier
+from claude_force.cache.secret import resolve_secret
+from claude_force.cache.stats import CacheStats, Counters, VerifyReport, error_kind
+from claude_force.cache.store import DEFAULT_BUSY_TIMEOUT_MS, SQLiteStore, StoreLimits
+from claude_force.errors import CacheError, CacheIntegrityError
+from claude_force.models import Response
+from claude_force.security.sanitize import safe
+
+__all__ = ["CacheStats", "ResponseCache", "VerifyReport"]
+
+log = logging.getLogger("claude_force.cache")
+
+_MB: Final = 1024 * 1024
+#: Per-row bytes counted on top of the payload (key, agent, MAC, timestamps, index entries).
+ROW_OVERHEAD_BYTES: Final = 256
+#: Reads record recency in memory and write it in batches of this many (or with the next write).
+TOUCH_FLUSH_AT: Final = 512
+#: LRU resolution: a disk hit on an entry used less than this many seconds ago records no new access time.
+TOUCH_GRANULARITY_S: Final = 60.0
+
+
+class ResponseCache(MaintenanceMixin):
+    """Signed, bounded, multi-process response cache.
+
+    Example::
+
+        cache = ResponseCache(cache_dir=Path("~/.cache/claude-force"), ttl_hours=24)
+        key = cache_key(request)
+        response = await cache.aget(key)
+        if response is None:
+            response = await call_api(request)
+            await cache.aset(key, response, agent=request.agent_name)
+        await cache.aclose()
+
+    ``secret`` falls back to ``CLAUDE_CACHE_SECRET``, then to a per-user key file (see
+    :func:`resolve_secret`). ``max_size_mb`` is the seed's name for ``max_disk_mb``; ``enabled=False`` gives a
+    cache that stores nothing and touches no disk.
+    """
+
+    __slots__ = (
+        "_c",
+        "_clock",
+        "_closed",
+        "_executor",
+        "_lock",
+        "_max_disk",
+        "_max_entry",
+        "_memory",
+        "_quota",
+        "_secret",
+        "_store",
+        "_touches",
+        "_ttl",
+        "_warned",
+        "cache_dir",
+        "enabled",
+    )
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | str | None = None,
+        secret: str | bytes | None = None,
+        ttl_hours: float = C.DEFAULT_CACHE_TTL_HOURS,
+        max_memory_mb: float = C.DEFAULT_CACHE_MAX_MEMORY_MB,
+        max_disk_mb: float = C.DEFAULT_CACHE_MAX_DISK_MB,
+        max_entry_bytes: int = C.DEFAULT_CACHE_MAX_ENTRY_BYTES,
+        agent_quota_mb: float | None = None,
+        clock: Callable[[], float] = time.time,
+        enabled: bool = True,
+        max_size_mb: float | None = None,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        key_file: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        store_factory: Callable[..., SQLiteStore] = SQLiteStore,
+    ) -> None:
+        if max_size_mb is not None:
+            max_disk_mb = max_size_mb
+        if not (ttl_hours > 0):
+            raise ValueError("ttl_hours must be > 0")
+        if not (max_disk_mb > 0) or max_memory_mb < 0 or max_entry_bytes <= 0:
+            raise ValueError("max_disk_mb and max_entry_bytes must be > 0, max_memory_mb >= 0")
+        if agent_quota_mb is not None and not (agent_quota_mb > 0):
+            raise ValueError("agent_quota_mb must be > 0")
+        self.enabled = enabled
+        self._clock = clock
+        self._ttl = ttl_hours * 3600.0
+        self._max_disk = int(max_disk_mb * _MB)
+        self._max_entry = int(max_entry_bytes)
+        self._quota = None if agent_quota_mb is None else int(agent_quota_mb * _MB)
+        self._memory = MemoryTier(max_bytes=int(max_memory_mb * _MB)) if max_memory_mb > 0 else None
+        self._lock = threading.Lock()
+        self._c = Counters()
+        self._touches: dict[str, float] = {}
+        self._warned: set[str] = set()
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+        self._store: SQLiteStore | None = None
+        self._secret = b""
+        self.cache_dir: Path | None = None
+        if not enabled:
+            return
+        self.cache_dir = ensure_cache_dir(None if cache_dir is None else Path(cache_dir))
+        self._secret = resolve_secret(
+            secret, env=os.environ if env is None else env, key_file=key_file, cache_dir=self.cache_dir
+        )
+        db_path = self.cache_dir / DB_NAME
+        check_db_file(db_path)  # a symlinked database is an attack, not a disk error: refuse loudly
+        self._store = store_factory(path=db_path, busy_timeout_ms=busy_timeout_ms)
+        try:
+            self._store.connection()
+        except sqlite3.Error as exc:
+            self._error("open", exc)
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+
+    def _limits(self) -> StoreLimits:
+        return StoreLimits(max_bytes=self._max_disk, agent_quota=self._quota, ttl_seconds=self._ttl)
+
+    def _warn_once(self, kind: str, message: str, *args: object) -> None:
+        with self._lock:
+            first = kind not in self._warned
+            self._warned.add(kind)
+        log.log(logging.WARNING if first else logging.DEBUG, message, *args)
+
+    def _error(self, op: str, exc: BaseException) -> None:
+        kind = error_kind(exc)
+        with self._lock:
+            self._c.errors += 1
+        self._warn_once(
+            f"error:{kind}",
+            "response cache %s failed (%s): %s; continuing without the cache for this call",
+            op,
+            kind,
+            safe(exc),
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CacheError("the response cache is closed")
+
+    def _miss(self) -> None:
+        with self._lock:
+            self._c.misses += 1
+
+    def _take_touches(self) -> list[tuple[float, str]]:
+        with self._lock:
+            touches, self._touches = self._touches, {}
+        return [(t, k) for k, t in touches.items()]
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def _memory_get(self, key: str, now: float) -> Response | None:
+        if self._memory is None:
+            return None
+        hit = self._memory.get(key, now=now)
+        if hit is not None:
+            with self._lock:
+                self._c.memory_hits += 1
+                if len(self._touches) < TOUCH_FLUSH_AT * 4:
+                    self._touches[key] = now
+        return hit
+
+    def get(self, key: str) -> Response | None:
+        """The cached response for ``key``, or None (absent, expired, corrupt, or the store failed)."""
+        self._check_open()
+        now = self._clock()
+        hit = self._memory_get(key, now)
+        if hit is None:
+            hit = self._disk_get(key, now)
+        if hit is None:
+            self._miss()
+        return hit
+
+    async def aget(self, key: str) -> Response | None:
+        """Like :meth:`get`; a memory hit returns inline, a disk read runs on the cache's own threads.
+
+        After a disk miss the memory tier is checked once more, so a response that another task stored while
+        this one was reading the disk is still found (single-flight relies on that to pay once).
+        """
+        self._check_open()
+        now = self._clock()
+        hit = self._memory_get(key, now)
+        if hit is None and self._store is not None:
+            hit = await asyncio.get_running_loop().run_in_executor(self._pool(), self._disk_get, key, now)
+            if hit is None:
+                hit = self._memory_get(key, self._clock())
+        if hit is None:
+            self._miss()
+        return hit
+
+    def _disk_get(self, key: str, now: float) -> Response | None:
+        """A verified, fresh response from disk (counted as a disk hit), or None; misses are the caller's."""
+        if self._store is None:
+            return None
+        try:
+            row = self._store.read(key)
+        except sqlite3.Error as exc:
+            self._error("read", exc)
+            return None
+        if row is None:
+            return None
+        try:
+            envelope = open_envelope(self._secret, row[:7], expect_key=key)
+            response = parse_payload(envelope)
+        except CacheIntegrityError as exc:
+            self._integrity_failure(key, row[6], str(exc))
+            return None
+        expires = min(envelope.expires, envelope.created + self._ttl)
+        if now >= expires:
+            return None  # expired entries are never served; prune() or the next eviction removes them
+        if self._memory is not None:
+            self._memory.put(key, response, size=len(envelope.payload), expires=expires)
+        last_access = row[7]
+        stale = not isinstance(last_access, (int, float)) or now - last_access >= TOUCH_GRANULARITY_S
+        with self._lock:
+            self._c.disk_hits += 1
+            if stale:
+                self._touches[key] = now
+            flush = len(self._touches) >= TOUCH_FLUSH_AT
+        if flush:
+            self._flush_touches()
+        return response
+
+    def _integrity_failure(self, key: Any, mac: Any, reason: str) -> None:
+        with self._lock:
+            self._c.integrity_failures += 1
+        self._warn_once(
+            "integrity",
+            "response cache entry %s failed its integrity check (%s); deleted, not served",
+            safe(str(key)[:16]),
+            reason,
+        )
+        if self._memory is not None and isinstance(key, str):
+            self._memory.delete(key)
+        if self._store is not None:
+            try:
+                self._store.delete(key, mac=mac)
+            except sqlite3.Error as exc:
+                self._error("delete", exc)
+
+    def _flush_touches(self) -> None:
+        touches = self._take_touches()
+        if touches and self._store is not None:
+            try:
+                self._store.touch(touches)
+            except sqlite3.Error as exc:
+                self._error("write", exc)
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    def _prepare(self, key: str, response: Response, agent: str) -> tuple[Envelope, int] | None:
+        payload = orjson.dumps(response.to_json())
+        size = len(payload) + len(key) + len(agent.encode("utf-8")) + ROW_OVERHEAD_BYTES
+        limit = min(self._max_entry, self._max_disk, self._quota or self._max_disk)
+        if len(payload) > self._max_entry or size > limit:
+            with self._lock:
+                self._c.oversize_skips += 1
+            self._warn_once(
+                "oversize",
+                "response of %d bytes for agent %s not cached: above the %d-byte entry limit",
+                len(payload),
+                safe(agent),
+                limit,
+            )
+            return None
+        now = self._clock()
+        envelope = seal(
+            self._secret, key=key, agent=agent, created=now, expires=now + self._ttl, payload=payload
+        )
+        if self._memory is not None:
+            self._memory.put(key, response, size=len(payload), expires=envelope.expires)
+        return envelope, size
+
+    def set(self, key: str, response: Response, *, agent: str) -> bool:
+        """Store ``response``; False if not stored durably (oversize, disabled, or the store failed)."""
+        self._check_open()
+        if not self.enabled:
+            return False
+        prepared = self._prepare(key, response, agent)
+        return prepared is not None and self._write(*prepared)
+
+    async def aset(self, key: str, response: Response, *, agent: str) -> bool:
+        """Like :meth:`set`: the memory tier is filled at once, the disk write runs on the cache's threads."""
+        self._check_open()
+        if not self.enabled:
+            return False
+        prepared = self._prepare(key, response, agent)
+        if prepared is None:
+            return False
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), self._write, *prepared)
+
+    def _write(self, envelope: Envelope, size: int) -> bool:
+        if self._store is None:
+            return False
+        touches = self._take_touches()
+        try:
+            evicted = self._store.put(
+                envelope, size=size, now=envelope.created, limits=self._limits(), touches=touches
+            )
+        except sqlite3.Error as exc:
+            self._error("write", exc)
+            return False
+        self._evicted(evicted)
+        return True
+
+    def _evicted(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        with self._lock:
+            self._c.evictions += len(keys)
+        if self._memory is not None:
+            for key in keys:
+                if isinstance(key, str):
+                    self._memory.delete(key)
+
+    def contains(self, key: str) -> bool:
+        """True if a fresh entry is in the memory tier (cheap; never touches the disk)."""
+        return self._memory is not None and self._memory.contains(key, now=self._clock())
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key`` from both tiers."""
+        self._check_open()
+        in_memory = self._memory.delete(key) if self._memory is not None else False
+        if self._store is None:
+            return in_memory
+        try:
+            return self._store.delete(key) or in_memory
+        except sqlite3.Error as exc:
+            self._error("delete", exc)
+            return in_memory
+
+    def stats(self) -> CacheStats:
+        """Exact counters of this instance plus the store's current size (0 if the store cannot be read)."""
+        entries = size = 0
+        if self._store is not None and not self._closed:
+            try:
+                entries, size = self._store.totals()
+            except sqlite3.Error as exc:
+                self._error("stats", exc)
+        with self._lock:
+            c = self._c
+            hits = c.memory_hits + c.disk_hits
+            lookups = hits + c.misses
+            return CacheStats(
+                entries=entries,
+                bytes=size,
+                hits=hits,
+                misses=c.misses,
+                hit_rate=hits / lookups if lookups else 0.0,
+                memory_hits=c.memory_hits,
+                disk_hits=c.disk_hits,
+                evictions=c.evictions,
+                integrity_failures=c.integrity_failures,
+                errors=c.errors,
+                memory_entries=len(self._memory) if self._memory is not None else 0,
+                memory_bytes=self._memory.bytes if self._memory is not None else 0,
+                oversize_skips=c.oversize_skips,
+            )
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def _pool(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=2, thread_name_prefix="claude-force-cache"
+                    )
+                executor = self._executor
+        return executor
+
+    def close(self) -> None:
+        """Flush pending recency updates, stop the cache's threads and close every connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        if self._store is not None:
+            self._flush_touches()
+            self._store.close()
+        if self._memory is not None:
+            self._memory.clear()
+
+    async def aclose(self) -> None:
+        # close() joins the cache's own threads, so it runs on the loop's default executor, not on theirs.
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> ResponseCache:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        # Live state only; never the secret.
+        c = self._c
+        return (
+            f"ResponseCache(dir={str(self.cache_dir)!r}, enabled={self.enabled}, closed={self._closed}, "
+            f"memory={self._memory!r}, hits={c.memory_hits + c.disk_hits}, misses={c.misses}, "
+            f"integrity_failures={c.integrity_failures}, errors={c.errors})"
+        )

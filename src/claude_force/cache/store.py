@@ -1,0 +1,385 @@
+"""The SQLite store under the response cache: one database in WAL mode, one connection per thread.
+
+Writes run in ``BEGIN IMMEDIATE`` transactions, so a process killed mid-write leaves either the old row or
+the new one, never half of each. Triggers keep a per-agent ``(entries, bytes)`` tally in the same
+transactions, so limits are checked without scanning the table. Rows are signed envelopes (see
+:mod:`.envelope`); this module stores and evicts them but never trusts or parses their payloads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from claude_force.cache.dirs import DB_SIDE_SUFFIXES, check_db_file, create_db_file
+from claude_force.cache.envelope import Envelope
+
+__all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "SQLiteStore", "StoreLimits"]
+
+SCHEMA_VERSION: Final = 1
+DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
+#: Eviction frees space in batches: down to this fraction of the limit, not just below it.
+EVICT_TO_FRACTION: Final = 0.9
+_FETCH_BATCH: Final = 256
+
+_SELECT_ROW: Final = "SELECT version, key, agent, created, expires, payload, mac FROM entries"
+_SELECT_READ: Final = (
+    "SELECT version, key, agent, created, expires, payload, mac, last_access FROM entries WHERE key = ?"
+)
+
+_SCHEMA: Final = (
+    """CREATE TABLE IF NOT EXISTS entries (
+        key TEXT PRIMARY KEY NOT NULL,
+        agent TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created REAL NOT NULL,
+        expires REAL NOT NULL,
+        last_access REAL NOT NULL,
+        size INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        mac BLOB NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS entries_expires ON entries(expires)",
+    "CREATE INDEX IF NOT EXISTS entries_last_access ON entries(last_access)",
+    "CREATE INDEX IF NOT EXISTS entries_agent_last_access ON entries(agent, last_access)",
+    """CREATE TABLE IF NOT EXISTS agent_usage (
+        agent TEXT PRIMARY KEY NOT NULL,
+        entries INTEGER NOT NULL,
+        bytes INTEGER NOT NULL)""",
+    """CREATE TRIGGER IF NOT EXISTS entries_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO agent_usage(agent, entries, bytes) VALUES (NEW.agent, 1, NEW.size)
+        ON CONFLICT(agent) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.size;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS entries_delete AFTER DELETE ON entries BEGIN
+        UPDATE agent_usage SET entries = entries - 1, bytes = bytes - OLD.size WHERE agent = OLD.agent;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS entries_update AFTER UPDATE OF agent, size ON entries BEGIN
+        UPDATE agent_usage SET entries = entries - 1, bytes = bytes - OLD.size WHERE agent = OLD.agent;
+        INSERT INTO agent_usage(agent, entries, bytes) VALUES (NEW.agent, 1, NEW.size)
+        ON CONFLICT(agent) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.size;
+    END""",
+)
+_DROP: Final = (
+    "DROP TRIGGER IF EXISTS entries_insert",
+    "DROP TRIGGER IF EXISTS entries_delete",
+    "DROP TRIGGER IF EXISTS entries_update",
+    "DROP TABLE IF EXISTS entries",
+    "DROP TABLE IF EXISTS agent_usage",
+)
+_UPSERT: Final = """INSERT INTO entries
+    (version, key, agent, created, expires, payload, mac, last_access, size)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(key) DO UPDATE SET version = excluded.version, agent = excluded.agent,
+        created = excluded.created, expires = excluded.expires, payload = excluded.payload,
+        mac = excluded.mac, last_access = excluded.last_access, size = excluded.size"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLimits:
+    """Byte limits enforced on every write: the whole store, and (optionally) each agent's share."""
+
+    max_bytes: int
+    agent_quota: int | None = None
+    ttl_seconds: float = float("inf")
+
+
+class SQLiteStore:
+    """Signed rows in one SQLite file; safe from many threads (one connection each) and many processes.
+
+    Example::
+
+        store = SQLiteStore(path=cache_dir / "cache.sqlite3")
+        evicted = store.put(envelope, size=n, now=t, limits=StoreLimits(max_bytes=2**30))
+        row = store.read(envelope.key)
+    """
+
+    __slots__ = ("_busy_ms", "_closed", "_conns", "_local", "_lock", "_pid", "_ready", "path")
+
+    def __init__(self, *, path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+        if busy_timeout_ms < 0:
+            raise ValueError("busy_timeout_ms must be >= 0")
+        self.path = path
+        self._busy_ms = busy_timeout_ms
+        self._local = threading.local()
+        # (owning thread, connection): a dead thread's connection is closed when the next one is opened.
+        self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._lock = threading.Lock()
+        self._ready = False
+        self._closed = False
+        self._pid = os.getpid()
+
+    # --- connections -----------------------------------------------------------------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened (and the schema created) on first use."""
+        if self._pid != os.getpid():  # forked: never use the parent's connections
+            self._local = threading.local()
+            self._conns = []
+            self._pid = os.getpid()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise sqlite3.ProgrammingError("the store is closed")
+        conn = self._open()
+        self._local.conn = conn
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        check_db_file(self.path)
+        create_db_file(self.path)
+        conn = self.connect()
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+            self.configure(conn)
+            if not self._ready:
+                self._create_schema(conn)
+                self._ready = True
+        except BaseException:
+            conn.close()
+            raise
+        me = threading.current_thread()
+        with self._lock:
+            alive: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+            for ref, other in self._conns:
+                thread = ref()
+                if thread is None or not thread.is_alive():
+                    with contextlib.suppress(sqlite3.Error):
+                        other.close()
+                else:
+                    alive.append((ref, other))
+            alive.append((weakref.ref(me), conn))
+            self._conns = alive
+        return conn
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection in autocommit mode. Tests override this (``mode=ro``) to simulate a read-only disk."""
+        # check_same_thread=False only so close() can close every thread's connection at shutdown; in normal
+        # use each connection stays on its own thread (threading.local).
+        return sqlite3.connect(
+            str(self.path),
+            timeout=self._busy_ms / 1000.0,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=64,
+        )
+
+    def configure(self, conn: sqlite3.Connection) -> None:
+        """Per-connection pragmas. Tests override this (``max_page_count``) to simulate a full disk."""
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA journal_size_limit = 67108864")
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return  # already there: no write needed, so a read-only database still serves reads
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect only on a new, empty database
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                for statement in _DROP:  # a cache: an unknown layout is dropped, never migrated
+                    conn.execute(statement)
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def read(self, key: str) -> tuple[Any, ...] | None:
+        """The raw ``(version, key, agent, created, expires, payload, mac, last_access)`` row, unverified."""
+        row: tuple[Any, ...] | None = self.connection().execute(_SELECT_READ, (key,)).fetchone()
+        return row
+
+    def rows(self) -> Iterator[tuple[Any, ...]]:
+        """Every raw row, in batches (for ``verify``)."""
+        cursor = self.connection().execute(_SELECT_ROW)
+        try:
+            while batch := cursor.fetchmany(_FETCH_BATCH):
+                yield from batch
+        finally:
+            cursor.close()
+
+    def totals(self) -> tuple[int, int]:
+        """``(entries, bytes)`` over all agents."""
+        row = (
+            self.connection()
+            .execute("SELECT COALESCE(SUM(entries), 0), COALESCE(SUM(bytes), 0) FROM agent_usage")
+            .fetchone()
+        )
+        return int(row[0]), int(row[1])
+
+    def agent_usage(self) -> list[tuple[str, int, int]]:
+        """``(agent, entries, bytes)`` for every agent with entries, largest first."""
+        rows = self.connection().execute(
+            "SELECT agent, entries, bytes FROM agent_usage WHERE entries > 0 ORDER BY bytes DESC, agent"
+        )
+        return [(str(a), int(e), int(b)) for a, e, b in rows]
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    def put(
+        self,
+        envelope: Envelope,
+        *,
+        size: int,
+        now: float,
+        limits: StoreLimits,
+        touches: Iterable[tuple[float, str]] = (),
+    ) -> list[str]:
+        """Upsert one entry, apply pending recency updates, enforce limits; return the evicted keys."""
+        e = envelope
+        with self._write() as conn:
+            conn.executemany("UPDATE entries SET last_access = max(last_access, ?) WHERE key = ?", touches)
+            conn.execute(
+                _UPSERT, (e.version, e.key, e.agent, e.created, e.expires, e.payload, e.mac, now, size)
+            )
+            return self._enforce(conn, agent=e.agent, now=now, limits=limits)
+
+    def touch(self, touches: Iterable[tuple[float, str]]) -> None:
+        """Record recency of reads (batched by the caller, so a hit does not cost a write)."""
+        with self._write() as conn:
+            conn.executemany("UPDATE entries SET last_access = max(last_access, ?) WHERE key = ?", touches)
+
+    def delete(self, key: str, *, mac: Any = None) -> bool:
+        """Delete one entry (only if its MAC is still ``mac``, when given, so a fresh rewrite survives)."""
+        with self._write() as conn:
+            if mac is None:
+                cursor = conn.execute("DELETE FROM entries WHERE key = ?", (key,))
+            else:
+                cursor = conn.execute("DELETE FROM entries WHERE key = ? AND mac = ?", (key, mac))
+            return cursor.rowcount > 0
+
+    def delete_many(self, keys: Iterable[Any]) -> int:
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys))
+            return conn.total_changes - before
+
+    def clear(self) -> int:
+        with self._write() as conn:
+            removed = int(conn.execute("DELETE FROM entries").rowcount)
+            conn.execute("DELETE FROM agent_usage")
+        self._vacuum()
+        return removed
+
+    def prune(self, *, now: float, limits: StoreLimits) -> list[str]:
+        """Remove expired entries, then evict down to the limits; return the removed keys."""
+        with self._write() as conn:
+            removed = self._delete_expired(conn, now=now, ttl_seconds=limits.ttl_seconds)
+            removed += self._enforce(conn, agent=None, now=now, limits=limits)
+        self._vacuum()
+        return removed
+
+    def _vacuum(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.connection().execute("PRAGMA incremental_vacuum")
+
+    # --- limits ----------------------------------------------------------------------------------
+
+    def _enforce(
+        self, conn: sqlite3.Connection, *, agent: str | None, now: float, limits: StoreLimits
+    ) -> list[str]:
+        evicted: list[str] = []
+        if agent is not None and limits.agent_quota is not None:
+            row = conn.execute("SELECT bytes FROM agent_usage WHERE agent = ?", (agent,)).fetchone()
+            used = int(row[0]) if row else 0
+            if used > limits.agent_quota:
+                # Only this agent's least recently used entries: one agent cannot evict the others.
+                target = int(limits.agent_quota * EVICT_TO_FRACTION)
+                evicted += self._evict(conn, need=used - target, agent=agent)
+        total = int(conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM agent_usage").fetchone()[0])
+        if total > limits.max_bytes:
+            evicted += self._delete_expired(conn, now=now, ttl_seconds=limits.ttl_seconds)
+            total = int(conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM agent_usage").fetchone()[0])
+            if total > limits.max_bytes:
+                evicted += self._evict(
+                    conn, need=total - int(limits.max_bytes * EVICT_TO_FRACTION), agent=None
+                )
+        return evicted
+
+    @staticmethod
+    def _delete_expired(conn: sqlite3.Connection, *, now: float, ttl_seconds: float) -> list[str]:
+        born_before = now - ttl_seconds if ttl_seconds != float("inf") else float("-inf")
+        keys = [
+            r[0]
+            for r in conn.execute(
+                "SELECT key FROM entries WHERE expires <= ? OR created <= ?", (now, born_before)
+            ).fetchall()
+        ]
+        conn.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys))
+        return keys
+
+    @staticmethod
+    def _evict(conn: sqlite3.Connection, *, need: int, agent: str | None) -> list[str]:
+        if agent is None:
+            cursor = conn.execute("SELECT key, CAST(size AS INTEGER) FROM entries ORDER BY last_access")
+        else:
+            cursor = conn.execute(
+                "SELECT key, CAST(size AS INTEGER) FROM entries WHERE agent = ? ORDER BY last_access",
+                (agent,),
+            )
+        keys: list[str] = []
+        freed = 0
+        try:
+            while freed < need and (batch := cursor.fetchmany(_FETCH_BATCH)):
+                for key, size in batch:
+                    keys.append(key)
+                    freed += max(0, int(size or 0))
+                    if freed >= need:
+                        break
+        finally:
+            cursor.close()
+        conn.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys))
+        return keys
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Delete the database files and start afresh (for a database file that is not SQLite at all)."""
+        self.close()
+        for candidate in (self.path, *(Path(f"{self.path}{s}") for s in DB_SIDE_SUFFIXES)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(candidate)
+        self._closed = False
+        self._ready = False
+        self._local = threading.local()
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+            self._closed = True
+        for _, conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return (
+            f"SQLiteStore(path={str(self.path)!r}, connections={len(self._conns)}, "
+            f"busy_timeout_ms={self._busy_ms}, closed={self._closed})"
+        )
