@@ -168,3 +168,27 @@ def test_a_broken_database_is_reported_by_verify_and_fixed_by_clear(
     fixed = runner.invoke(app, ["cache", "clear"], env=env)
     assert fixed.exit_code == 0, fixed.output
     assert runner.invoke(app, ["cache", "verify"], env=env).exit_code == 0
+
+
+def test_cache_dir_and_secret_come_from_the_config(
+    app: typer.Typer, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claude_force.cli.common import STATE
+
+    cfg_dir = tmp_path / "proj" / ".claude"
+    cfg_dir.mkdir(parents=True)
+    (cfg_dir / "claude.json").write_bytes(
+        orjson.dumps(
+            {
+                "agents": {},
+                "orchestrator": {"cache": {"dir": str(tmp_path / "cfgcache")}, "cache_secret": SECRET},
+            }
+        )
+    )
+    seed(tmp_path / "cfgcache", 3)
+    monkeypatch.setattr(STATE, "config", cfg_dir / "claude.json")
+    result = runner.invoke(
+        app, ["cache", "stats", "--json"], env={"CLAUDE_FORCE_CACHE_DIR": None, "CLAUDE_CACHE_SECRET": None}
+    )
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.output)["entries"] == 3

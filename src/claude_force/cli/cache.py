@@ -1,7 +1,8 @@
 """``claude-force cache stats|clear|prune|verify``: inspect and maintain the response cache.
 
-The cache dir comes from ``--cache-dir``, else ``CLAUDE_FORCE_CACHE_DIR``, else the platform default. The secret
-comes from ``CLAUDE_CACHE_SECRET``, else the per-user key file. Exit codes: 0 done; 1 ``verify`` found (and
+The cache dir comes from ``--cache-dir``, else ``CLAUDE_FORCE_CACHE_DIR``, else ``orchestrator.cache.dir`` in the
+config (when ``--config`` exists), else the platform default. The secret comes from the config's ``cache_secret``,
+else ``CLAUDE_CACHE_SECRET``, else the per-user key file. Exit codes: 0 done; 1 ``verify`` found (and
 deleted) corrupt entries; 2 an error, reported as one line on stderr.
 """
 
@@ -17,9 +18,11 @@ import typer
 from rich.table import Table
 
 from claude_force.cache.core import ResponseCache
-from claude_force.cli.common import err, out
+from claude_force.cli.common import STATE, err, out
+from claude_force.config import load_config
 from claude_force.errors import ClaudeForceError
 from claude_force.security.sanitize import safe
+from claude_force.settings import resolve_settings
 
 __all__ = ["register"]
 
@@ -50,7 +53,15 @@ def _human(size: int) -> str:
 def _opened(cache_dir: Path | None, *, ttl_hours: float = _NO_TTL_HOURS) -> Iterator[ResponseCache]:
     """Open the cache; any claude-force error becomes one line on stderr and exit code 2."""
     try:
-        cache = ResponseCache(cache_dir=cache_dir, ttl_hours=ttl_hours, max_memory_mb=0)
+        secret: str | None = None
+        if STATE.config.is_file():
+            cfg = load_config(STATE.config)
+            settings = resolve_settings(
+                flags={"cache_dir": cache_dir}, config_block=cfg.orchestrator_block, config_path=cfg.path
+            )
+            cache_dir = settings.cache.dir
+            secret = settings.cache_secret.get_secret_value() if settings.cache_secret else None
+        cache = ResponseCache(cache_dir=cache_dir, secret=secret, ttl_hours=ttl_hours, max_memory_mb=0)
         try:
             yield cache
         finally:
