@@ -498,7 +498,7 @@ async def test_pause_is_logged_once_per_pause(caplog: pytest.LogCaptureFixture) 
     vc = VirtualClock()
     lim = limiter(vc)
     limited, gates = gated_429s(1.0)
-    with caplog.at_level(logging.WARNING, logger="claude_force.layers.limiter"):
+    with caplog.at_level(logging.INFO, logger="claude_force.layers.limiter"):
         tasks = [asyncio.ensure_future(lim(req(model="evil\nmodel"), limited)) for _ in range(3)]
         await vc.advance(0)
         for gate in gates:
