@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from claude_force import constants as C
-from claude_force.clock import Clock, monotonic
+from claude_force.clock import Clock, Sleep, monotonic
+from claude_force.clock import sleep as real_sleep
 from claude_force.config import ProjectConfig, load_config
 from claude_force.errors import ClaudeForceError, ConfigError, InputError, OrchestratorClosed, TooManyTasks
 from claude_force.layers.base import Layer, compose
@@ -54,6 +55,7 @@ class AsyncAgentOrchestrator:
         settings: Settings | None = None,
         layers: Sequence[Layer] | None = None,
         clock: Clock = monotonic,
+        sleep: Sleep = real_sleep,
         env: Mapping[str, str] | None = None,
         **overrides: Any,
     ) -> None:
@@ -94,7 +96,7 @@ class AsyncAgentOrchestrator:
         else:
             self._transport = transport
         self._pipeline: Pipeline = build_pipeline(
-            settings, config=self.config, transport=self._transport, clock=clock, layers=layers
+            settings, config=self.config, transport=self._transport, clock=clock, sleep=sleep, layers=layers
         )
         self._handler = compose(self._pipeline.layers, self._send)
         self._closed = False

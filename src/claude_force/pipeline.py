@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from claude_force.clock import Clock
+from claude_force.clock import Clock, Sleep
 from claude_force.config import ProjectConfig
 from claude_force.layers.base import Layer
 from claude_force.models import AgentResult, Request, Response
@@ -73,6 +73,7 @@ def build_pipeline(
     config: ProjectConfig,
     transport: Transport,
     clock: Clock,
+    sleep: Sleep,
     layers: Sequence[Layer] | None = None,
 ) -> Pipeline:
     """Create the layers and services described by ``settings``. ``layers`` replaces the stack (tests)."""
@@ -132,12 +133,13 @@ def build_pipeline(
     stack.append(PromptCacheWarmupLayer(min_tokens=prices.min_cacheable_tokens, clock=clock))
     if settings.budget_usd is not None:
         stack.append(BudgetLayer(budget_usd=settings.budget_usd, prices=prices))
-    stack += [
+    stack.append(
         RetryLayer(
             policy=RetryPolicy(max_attempts=settings.max_attempts, attempt_timeout=settings.timeout_seconds),
             clock=clock,
-        ),
-    ]
+            sleep=sleep,
+        )
+    )
     if spans:
         stack.append(AttemptSpanLayer())
     stack += [
@@ -145,8 +147,9 @@ def build_pipeline(
             endpoint=settings.base_url,
             policy=BreakerPolicy(wait_when_open=settings.breaker_wait_when_open),
             clock=clock,
+            sleep=sleep,
         ),
-        LimiterLayer(limits_for=settings.limits_for, clock=clock),
+        LimiterLayer(limits_for=settings.limits_for, clock=clock, sleep=sleep),
     ]
     return Pipeline(
         layers=stack, transport=transport, prices=prices, tracker=tracker, cache=cache, closables=closables
