@@ -16,7 +16,6 @@ import pytest
 from claude_force import AsyncAgentOrchestrator
 from claude_force import errors as E
 from claude_force.models import Request, Response, Usage
-from claude_force.tracking import hooks
 from claude_force.transports import MockTransport
 
 trace = pytest.importorskip("opentelemetry.trace")
@@ -63,8 +62,7 @@ PROVIDER = RecordingProvider()
 
 @pytest.fixture
 def spans() -> Iterator[list[RecordedSpan]]:
-    trace.set_tracer_provider(PROVIDER)
-    hooks.reset()
+    trace.set_tracer_provider(PROVIDER)  # once per process; later calls are ignored by the API
     PROVIDER.spans.clear()
     yield PROVIDER.spans
     PROVIDER.spans.clear()

@@ -44,6 +44,8 @@ def _optional(name: str) -> Any:
 def reset() -> None:
     """Forget cached imports and exporters (for tests that hide or restore an optional package)."""
     with _lock:
+        for _, exporter in _exporters.values():
+            exporter.unregister()
         _modules.clear()
         _exporters.clear()
 
@@ -67,16 +69,23 @@ class PrometheusExporter:
     ``claude_force_task_latency_seconds{agent,model}``.
     """
 
-    __slots__ = ("cost", "latency", "tasks", "tokens")
+    __slots__ = ("cost", "latency", "registry", "tasks", "tokens")
 
     def __init__(self, prom: Any, registry: Any) -> None:
-        kw: dict[str, Any] = {} if registry is None else {"registry": registry}
+        self.registry = prom.REGISTRY if registry is None else registry
+        kw: dict[str, Any] = {"registry": self.registry}
         self.tasks = prom.Counter("claude_force_tasks", "Finished tasks", ["agent", "model", "status"], **kw)
         self.tokens = prom.Counter("claude_force_tokens", "Billed tokens", ["agent", "model", "kind"], **kw)
         self.cost = prom.Counter("claude_force_cost_usd", "Spend in USD", ["agent", "model"], **kw)
         self.latency = prom.Histogram(
             "claude_force_task_latency_seconds", "Task latency", ["agent", "model"], **kw
         )
+
+    def unregister(self) -> None:
+        """Remove this exporter's metrics from its registry (so a fresh exporter can register them again)."""
+        for metric in (self.tasks, self.tokens, self.cost, self.latency):
+            with contextlib.suppress(KeyError):
+                self.registry.unregister(metric)
 
     def __call__(self, rec: Record) -> None:
         agent, model = rec.agent, rec.model
