@@ -105,6 +105,7 @@ async def test_errors_are_never_cached(cache: ResponseCache) -> None:
     r = await handler(req())
     assert upstream.calls == 2
     assert r.text.endswith("#2")
+    cache.flush()  # disk writes are write-behind
     assert cache.stats().entries == 1
 
 
@@ -267,6 +268,7 @@ async def test_cache_then_single_flight_pay_once_per_distinct_request(cache: Res
     results += await asyncio.gather(*(handler(r) for r in requests[300:]))
     assert upstream.calls == len(set(contents))
     assert all(r.text.startswith(f"answer to {c} ") for r, c in zip(results, contents, strict=True))
+    cache.flush()  # disk writes are write-behind
     assert cache.stats().entries == len(set(contents))
     coalesced = sum(r.context.coalesced for r in requests)
     cached = sum(r.context.cached for r in requests)
@@ -279,9 +281,10 @@ async def test_followers_do_not_rewrite_what_the_leader_stored(tmp_path: Path) -
     class CountingStore(SQLiteStore):
         puts = 0
 
-        def put(self, *args: Any, **kwargs: Any) -> list[str]:
-            CountingStore.puts += 1
-            return super().put(*args, **kwargs)
+        def put_many(self, entries: Any, **kwargs: Any) -> list[str]:
+            entries = list(entries)
+            CountingStore.puts += len(entries)
+            return super().put_many(entries, **kwargs)
 
     async with ResponseCache(cache_dir=tmp_path / "c", secret=SECRET, store_factory=CountingStore) as c:
         upstream = Upstream(gated=True)
@@ -290,4 +293,5 @@ async def test_followers_do_not_rewrite_what_the_leader_stored(tmp_path: Path) -
         await settle()
         upstream.gate.set()
         await asyncio.gather(*tasks)
+        c.flush()
         assert CountingStore.puts == 1

@@ -512,3 +512,23 @@ def test_recent_disk_hits_record_no_new_access_time(tmp_path: Path, clock: FakeC
         clock.now += 60
         c.get("k")
         assert c._touches == {"k": clock.now}
+
+
+def test_write_behind_batches_and_flushes(tmp_path: Path) -> None:
+    """store_later fills the memory tier at once and commits to disk in batches; close() loses nothing."""
+    from claude_force.cache import ResponseCache
+    from claude_force.models import Response, Usage
+
+    secret = "w" * 40
+    cache = ResponseCache(cache_dir=tmp_path / "wb", secret=secret)
+    for i in range(300):
+        assert cache.store_later(f"k{i}", Response(text=f"t{i}", model="m", usage=Usage(1, 1)), agent="a")
+    assert cache.contains("k299")  # served from memory before any disk write
+    cache.close()  # flushes the queue
+    reopened = ResponseCache(cache_dir=tmp_path / "wb", secret=secret, max_memory_mb=0)
+    try:
+        assert reopened.stats().entries == 300
+        hit = reopened.get("k123")
+        assert hit is not None and hit.text == "t123"
+    finally:
+        reopened.close()

@@ -93,7 +93,7 @@ def build_pipeline(
     sink_dir = settings.metrics_dir if settings.metrics_dir is not None else config.root / "metrics"
     observers = [hooks.prometheus_observer()] if settings.telemetry and hooks.prometheus_available() else []
     tracker = PerformanceTracker(sink_dir=sink_dir, observers=observers)
-    spans = settings.telemetry and hooks.otel_available()
+    spans = settings.telemetry and hooks.otel_configured()
     if layers is not None:
         return Pipeline(layers=list(layers), transport=transport, prices=prices, tracker=tracker)
 

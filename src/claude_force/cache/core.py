@@ -26,9 +26,11 @@ from claude_force.cache.dirs import DB_NAME, check_db_file, ensure_cache_dir
 from claude_force.cache.envelope import Envelope, open_envelope, seal
 from claude_force.cache.maintenance import MaintenanceMixin, parse_payload
 from claude_force.cache.memory import MemoryTier
+from claude_force.cache.reader import BatchReader
 from claude_force.cache.secret import resolve_secret
 from claude_force.cache.stats import CacheStats, Counters, VerifyReport, error_kind
 from claude_force.cache.store import DEFAULT_BUSY_TIMEOUT_MS, SQLiteStore, StoreLimits
+from claude_force.cache.writer import BatchWriter, Pending, WriteBehindMixin
 from claude_force.errors import CacheError, CacheIntegrityError
 from claude_force.models import Response
 from claude_force.security.sanitize import safe
@@ -46,7 +48,7 @@ TOUCH_FLUSH_AT: Final = 512
 TOUCH_GRANULARITY_S: Final = 60.0
 
 
-class ResponseCache(MaintenanceMixin):
+class ResponseCache(WriteBehindMixin, MaintenanceMixin):
     """Signed, bounded, multi-process response cache.
 
     Example::
@@ -74,11 +76,13 @@ class ResponseCache(MaintenanceMixin):
         "_max_entry",
         "_memory",
         "_quota",
+        "_reader",
         "_secret",
         "_store",
         "_touches",
         "_ttl",
         "_warned",
+        "_writer",
         "cache_dir",
         "enabled",
     )
@@ -121,6 +125,8 @@ class ResponseCache(MaintenanceMixin):
         self._touches: dict[str, float] = {}
         self._warned: set[str] = set()
         self._executor: ThreadPoolExecutor | None = None
+        self._writer: BatchWriter | None = None
+        self._reader: BatchReader[Response] | None = None
         self._closed = False
         self._store: SQLiteStore | None = None
         self._secret = b""
@@ -209,7 +215,7 @@ class ResponseCache(MaintenanceMixin):
         now = self._clock()
         hit = self._memory_get(key, now)
         if hit is None and self._store is not None:
-            hit = await asyncio.get_running_loop().run_in_executor(self._pool(), self._disk_get, key, now)
+            hit = await self._background_reader().submit(key, now)
             if hit is None:
                 hit = self._memory_get(key, self._clock())
         if hit is None:
@@ -276,7 +282,8 @@ class ResponseCache(MaintenanceMixin):
 
     # --- writes ----------------------------------------------------------------------------------
 
-    def _prepare(self, key: str, response: Response, agent: str) -> tuple[Envelope, int] | None:
+    def _admit(self, key: str, response: Response, agent: str) -> Pending | None:
+        """Size-check an entry and put it in the memory tier; None if it is too large to cache."""
         payload = orjson.dumps(response.to_json())
         size = len(payload) + len(key) + len(agent.encode("utf-8")) + ROW_OVERHEAD_BYTES
         limit = min(self._max_entry, self._max_disk, self._quota or self._max_disk)
@@ -292,12 +299,19 @@ class ResponseCache(MaintenanceMixin):
             )
             return None
         now = self._clock()
-        envelope = seal(
-            self._secret, key=key, agent=agent, created=now, expires=now + self._ttl, payload=payload
-        )
+        pending = Pending(key, agent, payload, now, now + self._ttl, size)
         if self._memory is not None:
-            self._memory.put(key, response, size=len(payload), expires=envelope.expires)
-        return envelope, size
+            self._memory.put(key, response, size=len(payload), expires=pending.expires)
+        return pending
+
+    def _seal(self, p: Pending) -> Envelope:
+        return seal(
+            self._secret, key=p.key, agent=p.agent, created=p.created, expires=p.expires, payload=p.payload
+        )
+
+    def _prepare(self, key: str, response: Response, agent: str) -> tuple[Envelope, int] | None:
+        pending = self._admit(key, response, agent)
+        return None if pending is None else (self._seal(pending), pending.size)
 
     def set(self, key: str, response: Response, *, agent: str) -> bool:
         """Store ``response``; False if not stored durably (oversize, disabled, or the store failed)."""
@@ -357,35 +371,19 @@ class ResponseCache(MaintenanceMixin):
             self._error("delete", exc)
             return in_memory
 
-    def stats(self) -> CacheStats:
-        """Exact counters of this instance plus the store's current size (0 if the store cannot be read)."""
-        entries = size = 0
-        if self._store is not None and not self._closed:
-            try:
-                entries, size = self._store.totals()
-            except sqlite3.Error as exc:
-                self._error("stats", exc)
-        with self._lock:
-            c = self._c
-            hits = c.memory_hits + c.disk_hits
-            lookups = hits + c.misses
-            return CacheStats(
-                entries=entries,
-                bytes=size,
-                hits=hits,
-                misses=c.misses,
-                hit_rate=hits / lookups if lookups else 0.0,
-                memory_hits=c.memory_hits,
-                disk_hits=c.disk_hits,
-                evictions=c.evictions,
-                integrity_failures=c.integrity_failures,
-                errors=c.errors,
-                memory_entries=len(self._memory) if self._memory is not None else 0,
-                memory_bytes=self._memory.bytes if self._memory is not None else 0,
-                oversize_skips=c.oversize_skips,
-            )
-
     # --- lifecycle -------------------------------------------------------------------------------
+
+    def _background_reader(self) -> BatchReader[Response]:
+        with self._lock:
+            if self._reader is None:
+                self._reader = BatchReader(lookup=self._disk_get)
+            return self._reader
+
+    def _background_writer(self) -> BatchWriter:
+        with self._lock:
+            if self._writer is None:
+                self._writer = BatchWriter(write_batch=self._write_batch)
+            return self._writer
 
     def _pool(self) -> ThreadPoolExecutor:
         executor = self._executor
@@ -405,6 +403,12 @@ class ResponseCache(MaintenanceMixin):
         self._closed = True
         with self._lock:
             executor, self._executor = self._executor, None
+            writer, self._writer = self._writer, None
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+        if writer is not None:
+            writer.close()
         if executor is not None:
             executor.shutdown(wait=True)
         if self._store is not None:

@@ -17,7 +17,7 @@ import orjson
 
 from claude_force.cache.envelope import Envelope, open_envelope
 from claude_force.cache.memory import MemoryTier
-from claude_force.cache.stats import Counters, VerifyReport, error_kind
+from claude_force.cache.stats import CacheStats, Counters, VerifyReport, error_kind
 from claude_force.cache.store import SQLiteStore, StoreLimits
 from claude_force.errors import CacheError, CacheIntegrityError
 from claude_force.models import Response
@@ -54,6 +54,10 @@ class MaintenanceMixin:
     _secret: bytes
     _store: SQLiteStore | None
     _ttl: float
+    _closed: bool
+
+    def _error(self, op: str, exc: BaseException) -> None:
+        raise NotImplementedError
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -144,3 +148,31 @@ class MaintenanceMixin:
             return store.agent_usage()
         except sqlite3.Error as exc:
             raise CacheError(f"cannot read the cache: {safe(exc)}") from None
+
+    def stats(self) -> CacheStats:
+        """Exact counters of this instance plus the store's current size (0 if the store cannot be read)."""
+        entries = size = 0
+        if self._store is not None and not self._closed:
+            try:
+                entries, size = self._store.totals()
+            except sqlite3.Error as exc:
+                self._error("stats", exc)
+        with self._lock:
+            c = self._c
+            hits = c.memory_hits + c.disk_hits
+            lookups = hits + c.misses
+            return CacheStats(
+                entries=entries,
+                bytes=size,
+                hits=hits,
+                misses=c.misses,
+                hit_rate=hits / lookups if lookups else 0.0,
+                memory_hits=c.memory_hits,
+                disk_hits=c.disk_hits,
+                evictions=c.evictions,
+                integrity_failures=c.integrity_failures,
+                errors=c.errors,
+                memory_entries=len(self._memory) if self._memory is not None else 0,
+                memory_bytes=self._memory.bytes if self._memory is not None else 0,
+                oversize_skips=c.oversize_skips,
+            )

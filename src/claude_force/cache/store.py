@@ -260,6 +260,31 @@ class SQLiteStore:
             )
             return self._enforce(conn, agent=e.agent, now=now, limits=limits)
 
+    def put_many(
+        self,
+        entries: Iterable[tuple[Envelope, int]],
+        *,
+        now: float,
+        limits: StoreLimits,
+        touches: Iterable[tuple[float, str]] = (),
+    ) -> list[str]:
+        """Upsert a batch of entries in one transaction, then enforce the limits once per agent touched."""
+        agents: dict[str, None] = {}
+        with self._write() as conn:
+            conn.executemany("UPDATE entries SET last_access = max(last_access, ?) WHERE key = ?", touches)
+            conn.executemany(
+                _UPSERT,
+                [
+                    (e.version, e.key, e.agent, e.created, e.expires, e.payload, e.mac, now, size)
+                    for e, size in entries
+                    if agents.setdefault(e.agent) is None
+                ],
+            )
+            evicted: list[str] = []
+            for agent in agents:
+                evicted += self._enforce(conn, agent=agent, now=now, limits=limits)
+            return evicted
+
     def touch(self, touches: Iterable[tuple[float, str]]) -> None:
         """Record recency of reads (batched by the caller, so a hit does not cost a write)."""
         with self._write() as conn:

@@ -73,7 +73,8 @@ class CacheLayer:
             # writing it again would only cost a disk write.
             pass
         else:
-            await self._cache.aset(key, response, agent=request.agent_name)
+            # write-behind: the memory tier has it now, the disk write is batched off the event loop
+            self._cache.store_later(key, response, agent=request.agent_name)
         return response
 
     @property

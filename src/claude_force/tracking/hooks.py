@@ -58,7 +58,22 @@ def otel_available() -> bool:
     return _optional("opentelemetry.trace") is not None
 
 
+def otel_configured() -> bool:
+    """True when opentelemetry-api is installed AND an application has set a real tracer provider.
+
+    With only the API installed, every span is a no-op; the pipeline then skips its span layers entirely.
+    """
+    trace = _optional("opentelemetry.trace")
+    if trace is None:
+        return False
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
+
 # --- Prometheus ---------------------------------------------------------------------------------------------
+
+
+_TOKEN_KINDS = ("input", "output", "cache_write", "cache_read")
 
 
 class PrometheusExporter:
@@ -69,10 +84,11 @@ class PrometheusExporter:
     ``claude_force_task_latency_seconds{agent,model}``.
     """
 
-    __slots__ = ("cost", "latency", "registry", "tasks", "tokens")
+    __slots__ = ("_children", "cost", "latency", "registry", "tasks", "tokens")
 
     def __init__(self, prom: Any, registry: Any) -> None:
         self.registry = prom.REGISTRY if registry is None else registry
+        self._children: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         kw: dict[str, Any] = {"registry": self.registry}
         self.tasks = prom.Counter("claude_force_tasks", "Finished tasks", ["agent", "model", "status"], **kw)
         self.tokens = prom.Counter("claude_force_tokens", "Billed tokens", ["agent", "model", "kind"], **kw)
@@ -88,20 +104,33 @@ class PrometheusExporter:
                 self.registry.unregister(metric)
 
     def __call__(self, rec: Record) -> None:
-        agent, model = rec.agent, rec.model
         status = "ok" if rec.success else (rec.error_code or "error")
-        self.tasks.labels(agent, model, status).inc()
-        for kind, n in (
-            ("input", rec.input_tokens),
-            ("output", rec.output_tokens),
-            ("cache_write", rec.cache_creation_input_tokens),
-            ("cache_read", rec.cache_read_input_tokens),
+        key = (rec.agent, rec.model, status)
+        children = self._children.get(key)
+        if children is None:
+            # labels() takes a lock and builds a key per call; resolve each label set once.
+            agent, model = rec.agent, rec.model
+            children = (
+                self.tasks.labels(agent, model, status),
+                *(self.tokens.labels(agent, model, kind) for kind in _TOKEN_KINDS),
+                self.cost.labels(agent, model),
+                self.latency.labels(agent, model),
+            )
+            if len(self._children) < 10_000:
+                self._children[key] = children
+        tasks, t_in, t_out, t_write, t_read, cost, latency = children
+        tasks.inc()
+        for counter, n in (
+            (t_in, rec.input_tokens),
+            (t_out, rec.output_tokens),
+            (t_write, rec.cache_creation_input_tokens),
+            (t_read, rec.cache_read_input_tokens),
         ):
             if n:
-                self.tokens.labels(agent, model, kind).inc(n)
+                counter.inc(n)
         if rec.cost_usd:
-            self.cost.labels(agent, model).inc(rec.cost_usd)
-        self.latency.labels(agent, model).observe(rec.latency_ms / 1000.0)
+            cost.inc(rec.cost_usd)
+        latency.observe(rec.latency_ms / 1000.0)
 
 
 def _noop(rec: Record) -> None:

@@ -1,0 +1,170 @@
+"""Write-behind for the response cache: one owned thread seals queued entries and commits them in batches.
+
+A miss costs the event loop a queue put instead of an HMAC and a thread hop per entry, and the disk sees one
+transaction per batch instead of one per entry. The memory tier already holds each entry when it is queued, so
+this process serves it at once; other processes see it after the batch commits (usually milliseconds later).
+``flush()`` waits until everything queued so far is on disk; ``close()`` flushes and stops the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from claude_force.cache.envelope import Envelope
+    from claude_force.cache.store import SQLiteStore, StoreLimits
+    from claude_force.models import Response
+
+log = logging.getLogger("claude_force.cache")
+
+#: The most entries committed in one transaction.
+MAX_BATCH = 256
+
+
+class Pending(NamedTuple):
+    """One entry waiting to be sealed and written."""
+
+    key: str
+    agent: str
+    payload: bytes
+    created: float
+    expires: float
+    size: int
+
+
+class BatchWriter:
+    """A single writer thread fed by a FIFO queue.
+
+    Example::
+
+        writer = BatchWriter(write_batch=lambda batch: store_all(batch))
+        writer.submit(Pending(...))
+        writer.flush()
+        writer.close()
+    """
+
+    __slots__ = ("_queue", "_thread", "_write_batch")
+
+    def __init__(self, *, write_batch: Callable[[list[Pending]], None]) -> None:
+        self._write_batch = write_batch
+        self._queue: queue.Queue[Pending | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="claude-force-cache-writer", daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"BatchWriter(queued={self._queue.qsize()}, alive={self._thread.is_alive()})"
+
+    def submit(self, item: Pending) -> None:
+        self._queue.put(item)
+
+    def flush(self) -> None:
+        """Block until every entry submitted so far has been written (or has failed and been counted)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                self._queue.task_done()
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                self._write_batch(batch)
+            except Exception:  # the write callback counts storage errors; anything else is a bug to log
+                log.exception("response cache writer failed on a batch of %d entries", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if stop:
+                self._queue.task_done()
+                return
+
+
+class WriteBehindMixin:
+    """``store_later``/``flush`` for :class:`~claude_force.cache.core.ResponseCache`."""
+
+    __slots__ = ()
+
+    _lock: threading.Lock
+    _store: SQLiteStore | None
+    _writer: BatchWriter | None
+    _clock: Callable[[], float]
+    enabled: bool
+
+    def _check_open(self) -> None:
+        raise NotImplementedError
+
+    def _admit(self, key: str, response: Response, agent: str) -> Pending | None:
+        raise NotImplementedError
+
+    def _seal(self, p: Pending) -> Envelope:
+        raise NotImplementedError
+
+    def _take_touches(self) -> list[tuple[float, str]]:
+        raise NotImplementedError
+
+    def _limits(self) -> StoreLimits:
+        raise NotImplementedError
+
+    def _error(self, op: str, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def _evicted(self, keys: list[str]) -> None:
+        raise NotImplementedError
+
+    def _background_writer(self) -> BatchWriter:
+        raise NotImplementedError
+
+    def store_later(self, key: str, response: Response, *, agent: str) -> bool:
+        """Put ``response`` in the memory tier now and queue its disk write (write-behind, batched).
+
+        Cheap enough for the event loop: no HMAC, no thread hop. False if it will not be stored (disabled or
+        oversize). :meth:`flush` waits for queued writes; :meth:`close` flushes them.
+        """
+        self._check_open()
+        if not self.enabled:
+            return False
+        pending = self._admit(key, response, agent)
+        if pending is None or self._store is None:
+            return False
+        self._background_writer().submit(pending)
+        return True
+
+    def flush(self) -> None:
+        """Block until every write queued by :meth:`store_later` is on disk (or failed and was counted)."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _write_batch(self, batch: list[Pending]) -> None:
+        """Seal and commit one batch (runs on the writer thread)."""
+        if self._store is None:
+            return
+        entries = [(self._seal(p), p.size) for p in batch]
+        touches = self._take_touches()
+        try:
+            evicted = self._store.put_many(entries, now=self._clock(), limits=self._limits(), touches=touches)
+        except sqlite3.Error as exc:
+            self._error("write", exc)
+            return
+        self._evicted(evicted)
