@@ -8,6 +8,7 @@ never raises out of ``execute_multiple`` or cancels other tasks.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 from claude_force import constants as C
 from claude_force.clock import Clock, Sleep, monotonic
 from claude_force.clock import sleep as real_sleep
-from claude_force.config import ProjectConfig, load_config
+from claude_force.config import Agent, ProjectConfig, load_config
 from claude_force.errors import ClaudeForceError, ConfigError, InputError, OrchestratorClosed, TooManyTasks
 from claude_force.layers.base import Layer, compose
 from claude_force.models import AgentResult, CallContext, Request, Response, WorkflowResult
@@ -102,6 +103,7 @@ class AsyncAgentOrchestrator:
         self._closed = False
         self._active = 0
         self._cache_warned: set[tuple[str, str]] = set()
+        self._systems: dict[str, tuple[Agent, str, str]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -157,10 +159,20 @@ class AsyncAgentOrchestrator:
             raise InputError(f"task must be a string, got {type(task).__name__}")
         chosen_model = model or agent.entry.model or self.settings.default_model
         ttl = agent.entry.prompt_cache or self.settings.prompt_cache_ttl
+        system = self._systems.get(agent_name)
+        if system is None or system[0] is not agent:
+            # Built and hashed once per agent: hashing a long prompt per call costs CPU and a GIL hand-off.
+            text = build_system(agent)
+            system = self._systems[agent_name] = (
+                agent,
+                text,
+                hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            )
         request = Request(
             agent_name=agent_name,
             model=chosen_model,
-            system=build_system(agent),
+            system=system[1],
+            _system_hash=system[2],
             messages=[{"role": "user", "content": wrap_task(task, previous_output)}],
             max_tokens=max_tokens or self.settings.max_tokens,
             task=task,
