@@ -3,11 +3,15 @@
 The rules are data (``rules.json`` beside this module): each has an id, a weight in (0, 1], a description and
 one or more regular expressions. A text's score is ``1 - prod(1 - weight)`` over the rules that match (a
 noisy-OR: one strong signal, or several weak ones, reach the threshold), and it is detected when the score is
-at least the ``threshold`` of the rule file.
+at least the ``threshold`` of the rule file. Rules with ``"effect": "lower"`` are context cues (a text that
+reports on attacks, a test case): each that matches scales the score by ``1 - weight``, never below
+``min_lower_factor`` in total, so they keep a single weak cue in a security review below the threshold but
+cannot hide a strong signal.
 
 Before matching, text is bounded (the first and last ``max_scan_chars`` characters) and normalised (see
 :mod:`claude_force.security.normalize`). Base64 and hex blobs, and text hidden in Unicode tag characters, are
-decoded and scanned again, to a bounded depth and count. The patterns avoid nested unbounded quantifiers, so
+decoded and scanned again, to a bounded depth and count; so are Morse code, ROT13, leetspeak and
+letter-spaced words (see :mod:`claude_force.security.normalize`). The patterns avoid nested unbounded quantifiers, so
 matching stays linear in the text (a test checks every pattern's structure).
 
 Example::
@@ -24,8 +28,6 @@ A model-based detector only needs ``scan(text) -> Verdict``; several can be comb
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import json
 import math
@@ -37,8 +39,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from claude_force.security.normalize import (
     confusables_table,
+    decode_base64,
+    decode_hex,
+    decode_leetspeak,
+    decode_morse,
+    decode_rot13,
     decode_tag_characters,
+    join_spaced_letters,
     load_rules_document,
+    mostly_printable,
     normalize,
 )
 
@@ -57,6 +66,7 @@ _DEFINE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
 _TARGETS = frozenset({"normalized", "raw"})
+_EFFECTS = frozenset({"raise", "lower"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +96,10 @@ class Detector(Protocol):
 class Rule:
     """One named signal.
 
-    ``min_count`` > 1 means the patterns must match that many times in total. ``requires`` is a cheap pre-filter:
-    the patterns only run if one of these substrings is in the text. ``skip_if_ascii`` skips pure-ASCII text.
+    ``min_count`` > 1 means the patterns must match that many non-overlapping places in total (one phrase that
+    several patterns match counts once). ``requires`` is a cheap pre-filter: the patterns only run if one of these
+    substrings is in the text. ``skip_if_ascii`` skips pure-ASCII text. ``effect`` is ``"raise"`` (evidence of an
+    injection) or ``"lower"`` (a context cue that scales the score down).
     """
 
     id: str
@@ -98,6 +110,7 @@ class Rule:
     min_count: int = 1
     requires: tuple[str, ...] = ()
     skip_if_ascii: bool = False
+    effect: str = "raise"
 
     def matches(self, text: str) -> bool:
         if self.skip_if_ascii and text.isascii():
@@ -106,12 +119,15 @@ class Rule:
             return False
         if self.min_count <= 1:
             return any(p.search(text) is not None for p in self.patterns)
-        seen = 0
-        for p in self.patterns:
-            for _ in p.finditer(text):
-                seen += 1
+        spans = sorted((m.start(), m.end()) for p in self.patterns for m in p.finditer(text))
+        seen, end = 0, -1
+        for start, stop in spans:  # greedy count of places that do not overlap
+            if start >= end:
+                seen, end = seen + 1, stop
                 if seen >= self.min_count:
                     return True
+            else:
+                end = min(end, stop)
         return False
 
 
@@ -128,11 +144,18 @@ class DecodeLimits:
     base64_id: str = "encoded.base64"
     hex_id: str = "encoded.hex"
     tags_id: str = "encoded.unicode_tags"
+    morse_id: str = "encoded.morse"
+    rot13_id: str = "encoded.rot13"
+    leet_id: str = "encoded.leetspeak"
+    spaced_id: str = "encoded.spaced_letters"
 
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:
-    """A validated rule file: rules, threshold, scan bound, decode limits and the look-alike table."""
+    """A validated rule file: rules, threshold, scan bound, decode limits and the look-alike table.
+
+    ``min_lower_factor`` bounds what context cues can do: the score is never scaled below that fraction.
+    """
 
     rules: tuple[Rule, ...]
     threshold: float
@@ -140,6 +163,7 @@ class RuleSet:
     decode: DecodeLimits
     confusables: Mapping[int, str]
     version: int = 1
+    min_lower_factor: float = 0.6
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> RuleSet:
@@ -159,6 +183,9 @@ class RuleSet:
         max_chars = int(doc.get("max_scan_chars", 65536))
         if max_chars < 1:
             raise ValueError("max_scan_chars must be positive")
+        floor = float(doc.get("min_lower_factor", 0.6))
+        if not 0.0 < floor <= 1.0:
+            raise ValueError(f"min_lower_factor must be in (0, 1], got {floor}")
         dec = dict(doc.get("decoders", {}))
         ids = dict(dec.pop("ids", {}))
         limits = DecodeLimits(
@@ -166,6 +193,10 @@ class RuleSet:
             base64_id=str(ids.get("base64", "encoded.base64")),
             hex_id=str(ids.get("hex", "encoded.hex")),
             tags_id=str(ids.get("tags", "encoded.unicode_tags")),
+            morse_id=str(ids.get("morse", "encoded.morse")),
+            rot13_id=str(ids.get("rot13", "encoded.rot13")),
+            leet_id=str(ids.get("leetspeak", "encoded.leetspeak")),
+            spaced_id=str(ids.get("spaced_letters", "encoded.spaced_letters")),
         )
         return cls(
             rules=tuple(rules),
@@ -174,6 +205,7 @@ class RuleSet:
             decode=limits,
             confusables=confusables_table(dict(doc.get("confusables", {}))),
             version=int(doc.get("version", 1)),
+            min_lower_factor=floor,
         )
 
     @classmethod
@@ -205,6 +237,9 @@ def _parse_rule(raw: Any, defines: Mapping[str, str]) -> Rule:
     target = str(raw.get("target", "normalized"))
     if target not in _TARGETS:
         raise ValueError(f"rule {rid!r}: unknown target {target!r}")
+    effect = str(raw.get("effect", "raise"))
+    if effect not in _EFFECTS:
+        raise ValueError(f"rule {rid!r}: unknown effect {effect!r}")
     sources = raw.get("patterns", [])
     if "pattern" in raw:
         sources = [raw["pattern"], *sources]
@@ -223,6 +258,7 @@ def _parse_rule(raw: Any, defines: Mapping[str, str]) -> Rule:
         min_count=max(1, int(raw.get("min_count", 1))),
         requires=tuple(str(r) for r in raw.get("requires", ())),
         skip_if_ascii=bool(raw.get("skip_if_ascii", False)),
+        effect=effect,
     )
 
 
@@ -271,11 +307,12 @@ class RuleDetector:
         rs = self._rules
         views = {"raw": text, "normalized": normalize(text, table=rs.confusables)}
         hits: dict[str, float] = {}
+        lowers: dict[str, float] = {}
         for rule in rs.rules:
             if rule.matches(views[rule.target]):
-                hits[rule.id] = rule.weight
+                (lowers if rule.effect == "lower" else hits)[rule.id] = rule.weight
         if depth < rs.decode.max_depth:
-            for rule_id, decoded in self._decoded(text):
+            for rule_id, decoded in self._decoded(text, top=depth == 0):
                 inner = self._scan(decoded, depth=depth + 1)
                 if inner.detected:
                     hits[rule_id] = max(hits.get(rule_id, 0.0), inner.score)
@@ -284,19 +321,32 @@ class RuleDetector:
         if not hits:
             return CLEAN
         score = _noisy_or(list(hits.values()))
-        return Verdict(detected=score >= rs.threshold, score=score, rules=tuple(hits))
+        if lowers:
+            score *= max(rs.min_lower_factor, math.prod(1.0 - w for w in lowers.values()))
+        return Verdict(detected=score >= rs.threshold, score=score, rules=(*hits, *lowers))
 
-    def _decoded(self, text: str) -> Iterator[tuple[str, str]]:
-        """(decoder rule id, decoded text) for hidden payloads, at most ``max_blobs`` of them."""
+    def _decoded(self, text: str, *, top: bool) -> Iterator[tuple[str, str]]:
+        """(decoder rule id, decoded text) for hidden payloads, at most ``max_blobs`` of them.
+
+        Whole-text rewrites (Morse, ROT13, leetspeak, spaced letters) only run on the task itself (``top``), not on
+        what a decoder revealed, so their cost is paid once.
+        """
         lim = self._rules.decode
         budget = lim.max_blobs
-        tags = decode_tag_characters(text)
-        if tags:
-            budget -= 1
-            yield lim.tags_id, tags[: lim.max_blob_chars]
+        rewrites = (
+            (lim.morse_id, decode_morse),
+            (lim.rot13_id, decode_rot13),
+            (lim.leet_id, decode_leetspeak),
+            (lim.spaced_id, join_spaced_letters),
+        )
+        for rule_id, reveal in ((lim.tags_id, decode_tag_characters), *(rewrites if top else ())):
+            revealed = reveal(text)
+            if revealed and budget > 0:
+                budget -= 1
+                yield rule_id, revealed[: lim.max_blob_chars]
         for rule_id, pattern, min_chars, decode in (
-            (lim.base64_id, _BASE64, lim.min_base64_chars, _b64),
-            (lim.hex_id, _HEX, lim.min_hex_chars, _hex),
+            (lim.base64_id, _BASE64, lim.min_base64_chars, decode_base64),
+            (lim.hex_id, _HEX, lim.min_hex_chars, decode_hex),
         ):
             for m in pattern.finditer(text):
                 if budget <= 0:
@@ -305,38 +355,9 @@ class RuleDetector:
                 if len(blob) < min_chars:
                     continue
                 decoded = decode(blob[: lim.max_blob_chars])
-                if decoded is not None and _printable(decoded, lim.min_printable_ratio):
+                if decoded is not None and mostly_printable(decoded, lim.min_printable_ratio):
                     budget -= 1
                     yield rule_id, decoded
-
-
-def _b64(blob: str) -> str | None:
-    core = blob.rstrip("=")
-    core = core[: len(core) - len(core) % 4] if len(core) % 4 == 1 else core
-    padded = core + "=" * (-len(core) % 4)
-    try:
-        raw = (
-            base64.b64decode(padded, altchars=b"-_", validate=False)
-            if ("-" in core or "_" in core)
-            else (base64.b64decode(padded, validate=False))
-        )
-        return raw.decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _hex(blob: str) -> str | None:
-    try:
-        return bytes.fromhex(blob[: len(blob) - len(blob) % 2]).decode("utf-8")
-    except ValueError:
-        return None
-
-
-def _printable(text: str, ratio: float) -> bool:
-    if len(text) < 8:
-        return False
-    good = sum(1 for ch in text if ch.isprintable() or ch in "\n\r\t")
-    return good / len(text) >= ratio and any(ch.isalpha() for ch in text)
 
 
 class CompositeDetector:

@@ -1,4 +1,5 @@
-"""Text normalisation for injection screening: one canonical form to match rules against.
+"""Text normalisation for injection screening: one canonical form to match rules against, and decoders that
+reveal text hidden by an obfuscation (the detector scans what they return again).
 
 ``normalize(text)`` applies, in order:
 
@@ -6,7 +7,9 @@
 2. removal of invisible characters: zero-width, bidi controls, tag characters, variation selectors, soft hyphen;
 3. case-folding, then NFKC again (case-folding can leave non-NFKC text);
 4. mapping of look-alike letters (Cyrillic/Greek/small capitals, curly quotes) to ASCII, from the
-   ``confusables`` table of ``rules.json`` (then NFKC once more);
+   ``confusables`` table of ``rules.json`` (then NFKC once more). Text written in Cyrillic or Greek (it holds a
+   letter of those scripts that is not a look-alike) keeps its own words: only words that also hold a Latin
+   letter are mapped (``Ignоre`` with a Cyrillic ``о`` still becomes ``ignore``; ``все`` stays ``все``);
 5. whitespace collapse: a run of whitespace becomes one ``"\\n"`` if it holds a line break, else one space.
 
 The result is only ever matched against; the task itself is never rewritten. ``normalize`` is idempotent:
@@ -14,10 +17,15 @@ The result is only ever matched against; the task itself is never rewritten. ``n
 
     >>> normalize("Ｉgn\\u200bore  ALL\\n\\n previous")
     'ignore all\\nprevious'
+
+The decoders each return ``None`` when the text does not look obfuscated that way: Unicode tag characters,
+base64 and hex blobs, Morse code, ROT13, leetspeak (``1gn0r3``) and letter-spaced words (``i g n o r e``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 import re
@@ -26,7 +34,20 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-__all__ = ["INVISIBLE", "decode_tag_characters", "load_rules_document", "normalize", "strip_invisible"]
+__all__ = [
+    "INVISIBLE",
+    "decode_base64",
+    "decode_hex",
+    "decode_leetspeak",
+    "decode_morse",
+    "decode_rot13",
+    "decode_tag_characters",
+    "join_spaced_letters",
+    "load_rules_document",
+    "mostly_printable",
+    "normalize",
+    "strip_invisible",
+]
 
 #: Characters that render as nothing (or reorder text) and are removed before matching.
 INVISIBLE = re.compile(
@@ -36,6 +57,9 @@ INVISIBLE = re.compile(
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _WHITESPACE = re.compile(r"\s+")
 _TAGS = re.compile("[\U000e0020-\U000e007e]+")
+_WORD = re.compile(r"\w+")
+_LATIN = re.compile(r"[a-z]")
+_SCRIPTS = ((0x0370, 0x03FF), (0x0400, 0x052F), (0x0530, 0x058F))  # Greek, Cyrillic (+ supplement), Armenian
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,6 +87,26 @@ def confusables_table(mapping: Mapping[str, str]) -> dict[int, str]:
     return table
 
 
+def _in_scripts(code: int) -> bool:
+    return any(lo <= code <= hi for lo, hi in _SCRIPTS)
+
+
+def _map_lookalikes(text: str, table: Mapping[int, str]) -> str:
+    if text.isascii():
+        return text
+    letters = {k: v for k, v in table.items() if chr(k).isalpha()}
+    text = text.translate({k: v for k, v in table.items() if k not in letters})
+    native = any(ord(ch) not in letters and _in_scripts(ord(ch)) for ch in set(text))
+    if not native:
+        return text.translate(letters)
+
+    def mixed(m: re.Match[str]) -> str:
+        word = m.group()
+        return word.translate(letters) if not word.isascii() and _LATIN.search(word) else word
+
+    return _WORD.sub(mixed, text)
+
+
 def strip_invisible(text: str) -> str:
     """Remove zero-width, bidi-control, tag and variation-selector characters."""
     return INVISIBLE.sub("", text)
@@ -79,7 +123,7 @@ def normalize(text: str, *, table: Mapping[int, str] | None = None) -> str:
     out = strip_invisible(out)
     out = unicodedata.normalize("NFKC", out.casefold())
     # NFKC again after mapping: an ASCII letter can compose with a following combining mark.
-    out = strip_invisible(unicodedata.normalize("NFKC", out.translate(table)))
+    out = strip_invisible(unicodedata.normalize("NFKC", _map_lookalikes(out, table)))
     return _WHITESPACE.sub(_collapse, out).strip()
 
 
@@ -89,3 +133,104 @@ def decode_tag_characters(text: str) -> str | None:
     if not runs:
         return None
     return " ".join("".join(chr(ord(ch) - 0xE0000) for ch in run) for run in runs)
+
+
+# --- Decoders for obfuscations that are not encodings of bytes (the detector rescans what they return). ---
+
+_MORSE_CHARS = str.maketrans(
+    {"\u00b7": ".", "\u2022": ".", "\u2219": ".", "\u2212": "-", "\u2013": "-", "\u2014": "-"}
+)
+_MORSE_RUN = re.compile(r"[.\-]{1,7}(?:[ /|]{1,5}[.\-]{1,7}){11,}")
+_MORSE_WORD_BREAK = re.compile(r"\s*[/|]\s*|\s{2,}")
+_MORSE_CODES = (
+    ".- -... -.-. -.. . ..-. --. .... .. .--- -.- .-.. -- -. --- .--. --.- .-. ... - ..- ...- .-- -..- -.-- --.. "
+    "----- .---- ..--- ...-- ....- ..... -.... --... ---.. ----. "
+    ".-.-.- --..-- ..--.. .----. -.-.-- -..-. -.--. -.--.- ---... -.-.-. -...- .-.-. -....- .-..-. .--.-."
+)
+_MORSE = dict(zip(_MORSE_CODES.split(), "abcdefghijklmnopqrstuvwxyz0123456789.,?'!/():;=+-\"@", strict=True))
+_ROT13_WORDS = re.compile(
+    r"\b(?:gur|lbh|lbhe|naq|vtaber|cerivbhf|vafgehpgvbaf|abj|sebz|jvgu|guvf|gung|ner|jvyy|flfgrz|cebzcg|frperg|"
+    r"cnffjbeq|eryrnfr|ehyrf)\b"
+)
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM",
+)
+_LEET_TOKEN = re.compile(r"[A-Za-z0-9@$]{2,}")
+_LEET_ONLY = re.compile(r"[A-Za-z]*[013457@$][A-Za-z013457@$]*")
+_LEET = str.maketrans("013457@$", "oieastas")
+_SPACED_RUN = re.compile(r"(?<![^\s\"'(])[A-Za-z](?:[ .\-_][A-Za-z]){2,}(?![^\s\"'),.!?:;])")
+
+
+def decode_morse(text: str, *, min_letters: int = 8) -> str | None:
+    """The text of Morse-code runs (``.. --. -. --- .-. .``), words split on ``/``, ``|`` or two spaces."""
+    if "." not in text and "-" not in text and "\u00b7" not in text and "\u2022" not in text:
+        return None
+    words: list[str] = []
+    for run in _MORSE_RUN.finditer(text.translate(_MORSE_CHARS)):
+        for word in _MORSE_WORD_BREAK.split(run.group()):
+            decoded = "".join(_MORSE.get(code, "") for code in word.split())
+            if decoded:
+                words.append(decoded)
+    out = " ".join(words)
+    return out if sum(ch.isalpha() for ch in out) >= min_letters else None
+
+
+def decode_rot13(text: str, *, min_words: int = 3) -> str | None:
+    """``text`` rotated by 13 when it holds at least ``min_words`` distinct ROT13-encoded common words."""
+    found = {m.group() for m in _ROT13_WORDS.finditer(text.casefold())}
+    return text.translate(_ROT13) if len(found) >= min_words else None
+
+
+def decode_leetspeak(text: str, *, min_tokens: int = 3, min_ratio: float = 0.15) -> str | None:
+    """``text`` with leetspeak words (``1gn0r3``) spelled in letters, when enough of its words look like that.
+
+    A leetspeak word mixes letters with ``0 1 3 4 5 7 @ $`` only (``sha256`` and ``utf8`` do not count).
+    """
+    tokens = _LEET_TOKEN.findall(text)
+    leet = {t for t in tokens if _LEET_ONLY.fullmatch(t) and not t.isdigit() and any(c.isalpha() for c in t)}
+    if len(leet) < min_tokens or sum(t in leet for t in tokens) < min_ratio * len(tokens):
+        return None
+    return _LEET_TOKEN.sub(lambda m: m.group().translate(_LEET) if m.group() in leet else m.group(), text)
+
+
+def join_spaced_letters(text: str, *, min_runs: int = 2, min_letters: int = 10) -> str | None:
+    """``text`` with letter-spaced words (``i g n o r e``, ``i.g.n.o.r.e``) joined, if there are enough of them."""
+    runs = _SPACED_RUN.findall(text)
+    if len(runs) < min_runs and sum(len(r) for r in runs) < 2 * min_letters:
+        return None
+    if sum((len(r) + 1) // 2 for r in runs) < min_letters:
+        return None
+    return _SPACED_RUN.sub(lambda m: "".join(ch for ch in m.group() if ch.isalpha()), text)
+
+
+def decode_base64(blob: str) -> str | None:
+    """A base64 (standard or URL-safe) blob as UTF-8 text, or None."""
+    core = blob.rstrip("=")
+    core = core[: len(core) - len(core) % 4] if len(core) % 4 == 1 else core
+    padded = core + "=" * (-len(core) % 4)
+    try:
+        raw = (
+            base64.b64decode(padded, altchars=b"-_", validate=False)
+            if ("-" in core or "_" in core)
+            else (base64.b64decode(padded, validate=False))
+        )
+        return raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_hex(blob: str) -> str | None:
+    """A hex blob as UTF-8 text, or None."""
+    try:
+        return bytes.fromhex(blob[: len(blob) - len(blob) % 2]).decode("utf-8")
+    except ValueError:
+        return None
+
+
+def mostly_printable(text: str, ratio: float) -> bool:
+    """At least ``ratio`` printable characters, some letters, and 8 characters or more."""
+    if len(text) < 8:
+        return False
+    good = sum(1 for ch in text if ch.isprintable() or ch in "\n\r\t")
+    return good / len(text) >= ratio and any(ch.isalpha() for ch in text)
