@@ -63,14 +63,14 @@ def test_batch_reader(tmp_path: Path, lines: list[bytes]) -> None:
     path.write_bytes(b"\n".join(line.replace(b"\n", b" ") for line in lines))
     error: BatchInputError | None = None
     try:
-        n = validate_input(path, max_line_bytes=150)
+        ids = validate_input(path, max_line_bytes=150)
     except BatchInputError as exc:
         error = exc
     if error is not None:
         assert error.line is None or 1 <= error.line <= max(1, len(lines))
         return
     tasks = list(iter_tasks(path, max_line_bytes=150))
-    assert len(tasks) == n == len({t.id for t in tasks})
+    assert len(tasks) == len(ids) and {t.id for t in tasks} == ids
 
 
 @FAST

@@ -67,8 +67,8 @@ def _lines(path: Path, max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
             yield number, raw
 
 
-def validate_input(path: Path, *, max_line_bytes: int = C.DEFAULT_MAX_BATCH_LINE_BYTES) -> int:
-    """First pass: check every line and reject duplicate or missing ids. Returns the number of tasks."""
+def validate_input(path: Path, *, max_line_bytes: int = C.DEFAULT_MAX_BATCH_LINE_BYTES) -> frozenset[str]:
+    """First pass: check every line and reject duplicate or missing ids. Returns the ids."""
     seen: dict[str, int] = {}
     try:
         for number, raw in _lines(path, max_line_bytes):
@@ -83,7 +83,7 @@ def validate_input(path: Path, *, max_line_bytes: int = C.DEFAULT_MAX_BATCH_LINE
         raise BatchInputError(f"input file not found: {path}") from None
     except IsADirectoryError:
         raise BatchInputError(f"input path is a directory: {path}") from None
-    return len(seen)
+    return frozenset(seen)
 
 
 def iter_tasks(

@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claude_force import constants as C
 from claude_force.clock import Clock, Sleep, monotonic
@@ -27,6 +27,10 @@ from claude_force.prompt import build_system, wrap_task
 from claude_force.security.sanitize import safe
 from claude_force.settings import Settings, resolve_settings
 from claude_force.transports import Transport, make_transport
+
+if TYPE_CHECKING:
+    from claude_force.cache import ResponseCache
+    from claude_force.tracking import PerformanceTracker
 
 logger = logging.getLogger("claude_force.orchestrator")
 
@@ -118,12 +122,12 @@ class AsyncAgentOrchestrator:
         return self._closed
 
     @property
-    def tracker(self) -> Any:
+    def tracker(self) -> PerformanceTracker:
         """The :class:`~claude_force.tracking.PerformanceTracker` recording every finished task."""
         return self._pipeline.tracker
 
     @property
-    def cache(self) -> Any:
+    def cache(self) -> ResponseCache | None:
         """The :class:`~claude_force.cache.ResponseCache`, or None when caching is off."""
         return self._pipeline.cache
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claude_force.clock import Clock, Sleep
 from claude_force.config import ProjectConfig
@@ -23,6 +23,10 @@ from claude_force.layers.base import Layer
 from claude_force.models import AgentResult, Request, Response
 from claude_force.settings import InjectionPolicy, Settings
 from claude_force.transports import Transport
+
+if TYPE_CHECKING:
+    from claude_force.cache import ResponseCache
+    from claude_force.tracking import PerformanceTracker, PriceTable
 
 logger = logging.getLogger("claude_force.pipeline")
 
@@ -33,9 +37,9 @@ class Pipeline:
 
     layers: list[Layer]
     transport: Transport
-    prices: Any
-    tracker: Any
-    cache: Any = None
+    prices: PriceTable
+    tracker: PerformanceTracker
+    cache: ResponseCache | None = None
     closables: list[Any] = field(default_factory=list)
 
     def cost(self, request: Request, response: Response) -> float | None:
@@ -45,7 +49,7 @@ class Pipeline:
         return cost
 
     def min_cacheable_tokens(self, model: str) -> int:
-        return int(self.prices.min_cacheable_tokens(model))
+        return self.prices.min_cacheable_tokens(model)
 
     def record(self, result: AgentResult, *, workflow: str | None, position: int | None) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -153,24 +154,20 @@ async def run_batch_async(
     *,
     resume: bool,
     max_line_bytes: int,
-    quiet: bool = False,
 ) -> RunSummary:
-    """Run a validated JSONL batch, appending each result as it finishes; returns the summary."""
-    total = validate_input(input_path, max_line_bytes=max_line_bytes)
-    skip = completed_ids(output_path) if resume else frozenset()
-    tasks = (
-        list(iter_tasks(input_path, skip=skip, max_line_bytes=max_line_bytes)) if total <= 100_000 else None
-    )
-    todo = len(tasks) if tasks is not None else total - len(skip)
+    """Run a validated JSONL batch, appending each result as it finishes; returns the summary.
+
+    The input is read twice (validated up front, then streamed), so a huge batch never sits in memory.
+    """
+    ids_in_input = validate_input(input_path, max_line_bytes=max_line_bytes)
+    skip = completed_ids(output_path) & ids_in_input if resume else frozenset()
+    todo = len(ids_in_input) - len(skip)
     if skip:
         err.print(f"resume: {len(skip)} tasks already done, {todo} to run")
     ids: dict[int, str] = {}
 
-    def specs() -> Any:
-        source = (
-            tasks if tasks is not None else iter_tasks(input_path, skip=skip, max_line_bytes=max_line_bytes)
-        )
-        for i, item in enumerate(source):
+    def specs() -> Iterator[dict[str, Any]]:
+        for i, item in enumerate(iter_tasks(input_path, skip=skip, max_line_bytes=max_line_bytes)):
             ids[i] = item.id
             yield item.spec
 
