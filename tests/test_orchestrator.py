@@ -185,3 +185,29 @@ async def test_api_key_never_in_repr_or_errors(project: Path, tmp_path: Path) ->
         assert key not in repr(o) and key not in repr(o.settings)
     finally:
         await o.close()
+
+
+async def test_pluggable_detector_and_block_policy(project: Path, tmp_path: Path) -> None:
+    from claude_force.security import Verdict
+
+    class Shouting:
+        def scan(self, text: str) -> Verdict:
+            loud = text.isupper()
+            return Verdict(
+                detected=loud, score=1.0 if loud else 0.0, rules=("custom.shouting",) if loud else ()
+            )
+
+    transport = MockTransport(reply)
+    async with AsyncAgentOrchestrator(
+        project,
+        transport=transport,
+        enable_cache=False,
+        metrics_dir=tmp_path / "m",
+        detector=Shouting(),
+        injection_policy_override="block",
+    ) as o:
+        blocked = await o.execute_agent("code-reviewer", "DO IT NOW")
+        fine = await o.execute_agent("code-reviewer", "do it now")
+    assert blocked.error_code == "prompt_injection" and blocked.metadata["attempts"] == 0
+    assert fine.success and fine.metadata["injection"]["detected"] is False
+    assert len(transport.calls) == 1  # the blocked task made no API call

@@ -30,6 +30,7 @@ from claude_force.transports import Transport, make_transport
 
 if TYPE_CHECKING:
     from claude_force.cache import ResponseCache
+    from claude_force.security.injection import Detector
     from claude_force.tracking import PerformanceTracker
 
 logger = logging.getLogger("claude_force.orchestrator")
@@ -59,6 +60,7 @@ class AsyncAgentOrchestrator:
         enable_cache: bool | None = None,
         settings: Settings | None = None,
         layers: Sequence[Layer] | None = None,
+        detector: Detector | None = None,
         clock: Clock = monotonic,
         sleep: Sleep = real_sleep,
         env: Mapping[str, str] | None = None,
@@ -101,7 +103,13 @@ class AsyncAgentOrchestrator:
         else:
             self._transport = transport
         self._pipeline: Pipeline = build_pipeline(
-            settings, config=self.config, transport=self._transport, clock=clock, sleep=sleep, layers=layers
+            settings,
+            config=self.config,
+            transport=self._transport,
+            clock=clock,
+            sleep=sleep,
+            layers=layers,
+            detector=detector,
         )
         self._handler = compose(self._pipeline.layers, self._send)
         self._closed = False

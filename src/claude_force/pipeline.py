@@ -26,6 +26,7 @@ from claude_force.transports import Transport
 
 if TYPE_CHECKING:
     from claude_force.cache import ResponseCache
+    from claude_force.security.injection import Detector
     from claude_force.tracking import PerformanceTracker, PriceTable
 
 logger = logging.getLogger("claude_force.pipeline")
@@ -79,6 +80,7 @@ def build_pipeline(
     clock: Clock,
     sleep: Sleep,
     layers: Sequence[Layer] | None = None,
+    detector: Detector | None = None,
 ) -> Pipeline:
     """Create the layers and services described by ``settings``. ``layers`` replaces the stack (tests)."""
     from claude_force.cache import ResponseCache
@@ -113,6 +115,7 @@ def build_pipeline(
     stack += [
         ScreenLayer(
             policy_for=policy_for,
+            detector=detector,
             max_task_chars=settings.max_task_chars,
             max_task_tokens=settings.max_task_tokens,
             canary=settings.canary,
