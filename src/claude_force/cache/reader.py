@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from claude_force.cache.writer import drain
+
 log = logging.getLogger("claude_force.cache")
 
 T = TypeVar("T")
@@ -73,17 +75,7 @@ class BatchReader(Generic[T]):
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
+            batch, stop = drain(self._queue, first, MAX_BATCH)
             by_loop: dict[
                 asyncio.AbstractEventLoop,
                 list[tuple[asyncio.Future[T | None], T | None, BaseException | None]],

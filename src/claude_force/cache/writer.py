@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from claude_force.cache.envelope import Envelope
@@ -23,11 +23,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("claude_force.cache")
 
+ItemT = TypeVar("ItemT")
+ItemT_co = TypeVar("ItemT_co", covariant=True)
+
 #: The most entries committed in one transaction.
 MAX_BATCH = 256
 #: After the first queued entry, wait this long for more: fewer, larger transactions, and fewer moments
 #: where this thread competes with the event loop for the GIL.
 GATHER_SECONDS = 0.02
+
+
+class _Getter(Protocol[ItemT_co]):
+    def get_nowait(self) -> ItemT_co | None: ...
+
+
+def drain(source: _Getter[ItemT], first: ItemT, limit: int) -> tuple[list[ItemT], bool]:
+    """``first`` plus whatever is queued, up to ``limit`` items; True as well if the stop sentinel was met."""
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            return batch, False
+        if item is None:
+            return batch, True
+        batch.append(item)
+    return batch, False
 
 
 class Pending(NamedTuple):
@@ -82,18 +103,8 @@ class BatchWriter:
             if first is None:
                 self._queue.task_done()
                 return
-            batch = [first]
-            stop = False
             time.sleep(GATHER_SECONDS)
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
+            batch, stop = drain(self._queue, first, MAX_BATCH)
             try:
                 self._write_batch(batch)
             except Exception:  # the write callback counts storage errors; anything else is a bug to log
