@@ -38,7 +38,7 @@ def response(usage: Usage) -> Response:
 
 
 def test_worst_case_reservation(prices: PriceTable) -> None:
-    layer = BudgetLayer(budget_usd=1.0, prices=prices)
+    layer = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=1.0)
     assert request().estimated_input_tokens() == 1_000
     assert layer.worst_case(request()) == pytest.approx(WORST)
     # A cache write bills input at 1.25x (5m) or 2x (1h): the reservation covers it.
@@ -46,10 +46,13 @@ def test_worst_case_reservation(prices: PriceTable) -> None:
     assert layer.worst_case(request(ttl="1h")) == pytest.approx(1_000 * 6e-6 + 100 * 15e-6)
     margin = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=2.0)
     assert margin.worst_case(request()) == pytest.approx(2_000 * 3e-6 + 100 * 15e-6)
+    # The default margin covers tokenizers that count ~30% more tokens than 4 characters per token.
+    default = BudgetLayer(budget_usd=1.0, prices=prices)
+    assert default.worst_case(request()) == pytest.approx(1_500 * 3e-6 + 100 * 15e-6)
 
 
 async def test_reconciles_to_actual_cost(prices: PriceTable) -> None:
-    layer = BudgetLayer(budget_usd=1.0, prices=prices)
+    layer = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=1.0)
     seen: list[float] = []
 
     async def call_next(req: Request) -> Response:
@@ -67,7 +70,7 @@ async def test_reconciles_to_actual_cost(prices: PriceTable) -> None:
 
 
 async def test_refuses_without_calling(prices: PriceTable) -> None:
-    layer = BudgetLayer(budget_usd=WORST * 0.99, prices=prices)
+    layer = BudgetLayer(budget_usd=WORST * 0.99, prices=prices, input_margin=1.0)
     calls = 0
 
     async def call_next(req: Request) -> Response:
@@ -82,7 +85,7 @@ async def test_refuses_without_calling(prices: PriceTable) -> None:
 
 
 async def test_unknown_model_is_refused_with_a_clear_message(prices: PriceTable) -> None:
-    layer = BudgetLayer(budget_usd=100.0, prices=prices)
+    layer = BudgetLayer(budget_usd=100.0, prices=prices, input_margin=1.0)
 
     async def call_next(req: Request) -> Response:
         raise AssertionError("must not be called")
@@ -92,7 +95,7 @@ async def test_unknown_model_is_refused_with_a_clear_message(prices: PriceTable)
 
 
 async def test_error_and_cancellation_release_the_reservation(prices: PriceTable) -> None:
-    layer = BudgetLayer(budget_usd=1.0, prices=prices)
+    layer = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=1.0)
 
     async def failing(req: Request) -> Response:
         raise Overloaded("busy", status=529)
@@ -119,7 +122,7 @@ async def test_error_and_cancellation_release_the_reservation(prices: PriceTable
 async def test_200_concurrent_tasks_never_overspend(prices: PriceTable) -> None:
     # All 200 arrive before any finishes: exactly floor(budget / worst) = 50 may run.
     budget = WORST * 50.5
-    layer = BudgetLayer(budget_usd=budget, prices=prices)
+    layer = BudgetLayer(budget_usd=budget, prices=prices, input_margin=1.0)
     in_flight = peak = 0
 
     async def call_next(req: Request) -> Response:
@@ -144,7 +147,7 @@ async def test_staggered_arrivals_with_cheaper_calls_stay_within_budget(prices: 
     # Real costs below the reservation free budget for later arrivals; spent must still never pass the budget.
     rng = random.Random(42)
     budget = WORST * 50
-    layer = BudgetLayer(budget_usd=budget, prices=prices)
+    layer = BudgetLayer(budget_usd=budget, prices=prices, input_margin=1.0)
     costs: list[float] = []
 
     async def call_next(req: Request) -> Response:

@@ -125,10 +125,11 @@ async def test_connection_refused(name: str) -> None:
         await t.aclose()
 
 
-async def test_native_response_size_limit() -> None:
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_response_size_limit(name: str) -> None:
     async with EmulatorServer(EmulatorConfig()) as emu:
         t = make_transport(
-            "native", api_key="k-123456789", base_url=emu.base_url, pool_size=1, max_response_bytes=50
+            name, api_key="k-123456789", base_url=emu.base_url, pool_size=1, max_response_bytes=50
         )
         try:
             with pytest.raises(E.MalformedResponse, match="limit"):

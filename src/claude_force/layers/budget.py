@@ -23,9 +23,10 @@ from claude_force.tracking.prices import PriceTable
 logger = logging.getLogger("claude_force.layers.budget")
 
 NANO = 1_000_000_000
-#: Multiplier on ``Request.estimated_input_tokens()`` when reserving. Raise it if your prompts tokenize denser
-#: than four characters per token (code, non-English text), so reservations stay an upper bound.
-DEFAULT_INPUT_MARGIN = 1.0
+#: Multiplier on ``Request.estimated_input_tokens()`` (about 4 characters per token) when reserving, so the
+#: reservation stays an upper bound: newer tokenizers count about 30% more tokens for the same text, and code
+#: or non-English text tokenizes denser still. Raise it further for such prompts.
+DEFAULT_INPUT_MARGIN = 1.5
 
 
 def _nano(usd: float) -> int:

@@ -28,7 +28,9 @@ def make_transport(
     if name == "sdk":
         from claude_force.transports.sdk import SDKTransport
 
-        return SDKTransport(api_key=api_key, base_url=base_url, pool_size=pool_size)
+        return SDKTransport(
+            api_key=api_key, base_url=base_url, pool_size=pool_size, max_response_bytes=max_response_bytes
+        )
     if name == "mock":
         return MockTransport()
     raise ConfigError(f"unknown transport {name!r} (choose native, sdk or mock)", key="transport")

@@ -34,9 +34,16 @@ class SDKTransport:
         await transport.aclose()
     """
 
-    __slots__ = ("_anthropic", "_client", "_known")
+    __slots__ = ("_anthropic", "_client", "_known", "_max_response_bytes")
 
-    def __init__(self, *, api_key: str, base_url: str = C.DEFAULT_BASE_URL, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = C.DEFAULT_BASE_URL,
+        pool_size: int = 10,
+        max_response_bytes: int = C.DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
         try:
             import anthropic
         except ImportError:
@@ -44,6 +51,7 @@ class SDKTransport:
                 "the 'sdk' transport needs the anthropic package: pip install 'claude-force[sdk]'"
             ) from None
         register_secret(api_key)
+        self._max_response_bytes = max_response_bytes
         self._anthropic = anthropic
         import httpx2
 
@@ -89,6 +97,11 @@ class SDKTransport:
         except a.APIResponseValidationError as exc:
             raise MalformedResponse(f"response failed validation: {safe(exc)}") from exc
         request_id = raw.headers.get("request-id")
+        if len(content) > self._max_response_bytes:
+            # httpx has already read the body; the limit still keeps it out of results and the cache
+            raise MalformedResponse(
+                f"response exceeds the limit of {self._max_response_bytes} bytes", request_id=request_id
+            )
         try:
             payload = orjson.loads(content)
         except orjson.JSONDecodeError as exc:
