@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -26,6 +26,7 @@ from claude_force.cache.dirs import DB_NAME, check_db_file, ensure_cache_dir
 from claude_force.cache.envelope import Envelope, open_envelope, seal
 from claude_force.cache.maintenance import MaintenanceMixin, parse_payload
 from claude_force.cache.memory import MemoryTier
+from claude_force.cache.presence import KeyPresence
 from claude_force.cache.reader import BatchReader
 from claude_force.cache.secret import resolve_secret
 from claude_force.cache.stats import CacheStats, Counters, VerifyReport, error_kind
@@ -75,6 +76,7 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         "_max_disk",
         "_max_entry",
         "_memory",
+        "_presence",
         "_quota",
         "_reader",
         "_secret",
@@ -127,6 +129,7 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         self._executor: ThreadPoolExecutor | None = None
         self._writer: BatchWriter | None = None
         self._reader: BatchReader[Response] | None = None
+        self._presence: KeyPresence | None = None
         self._closed = False
         self._store: SQLiteStore | None = None
         self._secret = b""
@@ -140,6 +143,7 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         db_path = self.cache_dir / DB_NAME
         check_db_file(db_path)  # a symlinked database is an attack, not a disk error: refuse loudly
         self._store = store_factory(path=db_path, busy_timeout_ms=busy_timeout_ms)
+        self._presence = KeyPresence()
         try:
             self._store.connection()
         except sqlite3.Error as exc:
@@ -214,13 +218,52 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         self._check_open()
         now = self._clock()
         hit = self._memory_get(key, now)
-        if hit is None and self._store is not None:
+        presence = self._presence
+        if hit is None and presence is not None and presence.fresh(now) and not presence.might_contain(key):
+            pass  # certainly not on disk as of a sync less than max_age ago: skip the disk lookup
+        elif hit is None and self._store is not None:
             hit = await self._background_reader().submit(key, now)
             if hit is None:
                 hit = self._memory_get(key, self._clock())
         if hit is None:
             self._miss()
         return hit
+
+    def _synced_disk_get(self, key: str, now: float) -> Response | None:
+        """``_disk_get`` on the reader thread, after bringing the presence filter up to date if it is stale."""
+        self._sync_presence(now)
+        return self._disk_get(key, now)
+
+    def _sync_presence(self, now: float) -> None:
+        presence, store = self._presence, self._store
+        if presence is None or store is None or presence.fresh(now):
+            return
+        try:
+            version = (
+                store.data_version()
+            )  # read first: a commit after this changes it and is caught next time
+            if not presence.ready:
+                last = [0]
+
+                def keys() -> Iterator[str]:
+                    for row_id, key in store.keys_after(0):
+                        last[0] = row_id
+                        yield key
+
+                presence.load(keys(), max_rowid=0, version=version, now=now, expected=store.totals()[0])
+                presence.synced(max_rowid=last[0], version=version, now=now)
+            elif version != presence.version:
+                top = presence.max_rowid
+                new: list[str] = []
+                for row_id, key in store.keys_after(top):
+                    top = row_id
+                    new.append(key)
+                presence.add_many(new)
+                presence.synced(max_rowid=top, version=version, now=now)
+            else:
+                presence.synced(max_rowid=presence.max_rowid, version=version, now=now)
+        except sqlite3.Error as exc:
+            self._error("read", exc)
 
     def _disk_get(self, key: str, now: float) -> Response | None:
         """A verified, fresh response from disk (counted as a disk hit), or None; misses are the caller's."""
@@ -300,6 +343,8 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
             return None
         now = self._clock()
         pending = Pending(key, agent, payload, now, now + self._ttl, size)
+        if self._presence is not None:
+            self._presence.add(key)  # before the write is queued, so this process never skips its own entry
         if self._memory is not None:
             self._memory.put(key, response, size=len(payload), expires=pending.expires)
         return pending
@@ -376,7 +421,7 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
     def _background_reader(self) -> BatchReader[Response]:
         with self._lock:
             if self._reader is None:
-                self._reader = BatchReader(lookup=self._disk_get)
+                self._reader = BatchReader(lookup=self._synced_disk_get)
             return self._reader
 
     def _background_writer(self) -> BatchWriter:

@@ -224,6 +224,19 @@ class SQLiteStore:
         finally:
             cursor.close()
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (another thread or process) commits to the database."""
+        return int(self.connection().execute("PRAGMA data_version").fetchone()[0])
+
+    def keys_after(self, rowid: int) -> Iterator[tuple[int, str]]:
+        """``(rowid, key)`` of the rows inserted after ``rowid``, in order, streamed."""
+        cursor = self.connection().execute(
+            "SELECT rowid, key FROM entries WHERE rowid > ? ORDER BY rowid", (rowid,)
+        )
+        for row_id, key in cursor:
+            if isinstance(key, str):
+                yield int(row_id), key
+
     def totals(self) -> tuple[int, int]:
         """``(entries, bytes)`` over all agents."""
         row = (

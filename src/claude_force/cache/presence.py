@@ -1,0 +1,120 @@
+"""Which keys may be on disk: a Bloom filter that lets a cache miss skip the disk lookup.
+
+Every task in a fresh batch is a miss, and each miss used to cost a trip to the reader thread and an SQLite
+query. The filter answers "certainly not on disk" in about a microsecond on the event loop. It never gives a
+false "absent" for what it has seen:
+
+- at first use it loads every key already in the database (on the reader thread);
+- this process adds each key it stores before the write is queued;
+- keys written by other processes are pulled in by :meth:`KeyPresence.sync`, which the reader thread runs when
+  SQLite's ``data_version`` says the database changed, at most ``max_age`` seconds apart. A miss is only
+  skipped while the filter is younger than that, so another process's entry is seen within about ``max_age``
+  (plus its own write-behind delay).
+
+False positives only cost the disk lookup we would have made anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable
+
+#: Hash functions per key; with 16 bits per key this gives about 0.05% false positives.
+K = 7
+BITS_PER_KEY = 16
+MIN_BITS = 1 << 20
+#: Seconds a sync stays fresh: misses skip the disk only while the last sync is younger than this.
+DEFAULT_MAX_AGE = 0.05
+
+
+def _positions(key: str, nbits: int) -> list[int]:
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=4 * K).digest()
+    return [int.from_bytes(digest[4 * i : 4 * i + 4], "little") % nbits for i in range(K)]
+
+
+class KeyPresence:
+    """A thread-safe Bloom filter of cache keys plus the sync state that keeps it current.
+
+    Example::
+
+        presence = KeyPresence()
+        presence.load(["k1", "k2"], max_rowid=2, version=1, now=0.0)
+        presence.might_contain("k3")   # False: certainly not on disk
+    """
+
+    __slots__ = (
+        "_bits",
+        "_capacity",
+        "_count",
+        "_lock",
+        "_nbits",
+        "max_age",
+        "max_rowid",
+        "ready",
+        "synced_at",
+        "version",
+    )
+
+    def __init__(self, *, max_age: float = DEFAULT_MAX_AGE) -> None:
+        self._lock = threading.Lock()
+        self._nbits = MIN_BITS
+        self._bits = bytearray(MIN_BITS // 8)
+        self._capacity = MIN_BITS // BITS_PER_KEY
+        self._count = 0
+        self.max_age = max_age
+        self.ready = False
+        self.synced_at = float("-inf")
+        self.max_rowid = 0
+        self.version: object = None
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyPresence(ready={self.ready}, keys={self._count}, bits={self._nbits}, rowid={self.max_rowid})"
+        )
+
+    def fresh(self, now: float) -> bool:
+        """True when misses may trust the filter: loaded, and synced less than ``max_age`` ago."""
+        return self.ready and now - self.synced_at < self.max_age
+
+    def might_contain(self, key: str) -> bool:
+        bits = self._bits
+        return all(bits[p >> 3] & (1 << (p & 7)) for p in _positions(key, self._nbits))
+
+    def add(self, key: str) -> None:
+        self.add_many((key,))
+
+    def add_many(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            bits, nbits = self._bits, self._nbits
+            for key in keys:
+                for p in _positions(key, nbits):
+                    bits[p >> 3] |= 1 << (p & 7)
+                self._count += 1
+            if self._count > self._capacity:
+                self.ready = False  # too full to be useful: the reader thread reloads it, sized anew
+
+    def load(
+        self, keys: Iterable[str], *, max_rowid: int, version: object, now: float, expected: int = 0
+    ) -> None:
+        """Replace the filter with ``keys`` (every key on disk), sized for at least twice ``expected``."""
+        nbits = MIN_BITS
+        while nbits < 2 * max(expected, 1) * BITS_PER_KEY:
+            nbits *= 2
+        fresh = KeyPresence(max_age=self.max_age)
+        fresh._nbits, fresh._bits, fresh._capacity = nbits, bytearray(nbits // 8), nbits // BITS_PER_KEY
+        fresh.add_many(keys)
+        with self._lock:
+            # Keys added by this process while loading are in neither list: keep them by OR-ing the old bits in
+            # when the size did not change; after a resize they are on disk (loaded) or still queued (re-added
+            # by the writer path on the next store), so a miss for them at worst goes to the disk.
+            if nbits == self._nbits:
+                merged = int.from_bytes(fresh._bits, "little") | int.from_bytes(self._bits, "little")
+                fresh._bits = bytearray(merged.to_bytes(len(self._bits), "little"))
+            self._nbits, self._bits, self._capacity = nbits, fresh._bits, fresh._capacity
+            self._count = fresh._count
+            self.max_rowid, self.version, self.synced_at = max_rowid, version, now
+            self.ready = True
+
+    def synced(self, *, max_rowid: int, version: object, now: float) -> None:
+        self.max_rowid, self.version, self.synced_at = max_rowid, version, now
