@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -26,7 +26,7 @@ from claude_force.cache.dirs import DB_NAME, check_db_file, ensure_cache_dir
 from claude_force.cache.envelope import Envelope, open_envelope, seal
 from claude_force.cache.maintenance import MaintenanceMixin, parse_payload
 from claude_force.cache.memory import MemoryTier
-from claude_force.cache.presence import KeyPresence
+from claude_force.cache.presence import KeyPresence, sync_presence
 from claude_force.cache.reader import BatchReader
 from claude_force.cache.secret import resolve_secret
 from claude_force.cache.stats import CacheStats, Counters, VerifyReport, error_kind
@@ -235,35 +235,11 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         return self._disk_get(key, now)
 
     def _sync_presence(self, now: float) -> None:
-        presence, store = self._presence, self._store
-        if presence is None or store is None or presence.fresh(now):
-            return
-        try:
-            version = (
-                store.data_version()
-            )  # read first: a commit after this changes it and is caught next time
-            if not presence.ready:
-                last = [0]
-
-                def keys() -> Iterator[str]:
-                    for row_id, key in store.keys_after(0):
-                        last[0] = row_id
-                        yield key
-
-                presence.load(keys(), max_rowid=0, version=version, now=now, expected=store.totals()[0])
-                presence.synced(max_rowid=last[0], version=version, now=now)
-            elif version != presence.version:
-                top = presence.max_rowid
-                new: list[str] = []
-                for row_id, key in store.keys_after(top):
-                    top = row_id
-                    new.append(key)
-                presence.add_many(new)
-                presence.synced(max_rowid=top, version=version, now=now)
-            else:
-                presence.synced(max_rowid=presence.max_rowid, version=version, now=now)
-        except sqlite3.Error as exc:
-            self._error("read", exc)
+        if self._presence is not None and self._store is not None and not self._presence.fresh(now):
+            try:
+                sync_presence(self._presence, self._store, now=now)
+            except sqlite3.Error as exc:
+                self._error("read", exc)
 
     def _disk_get(self, key: str, now: float) -> Response | None:
         """A verified, fresh response from disk (counted as a disk hit), or None; misses are the caller's."""

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from claude_force.cache.store import SQLiteStore
 
 #: Hash functions per key; with 16 bits per key this gives about 0.05% false positives.
 K = 7
@@ -118,3 +122,32 @@ class KeyPresence:
 
     def synced(self, *, max_rowid: int, version: object, now: float) -> None:
         self.max_rowid, self.version, self.synced_at = max_rowid, version, now
+
+
+def sync_presence(presence: KeyPresence, store: SQLiteStore, *, now: float) -> None:
+    """Load the filter (first use) or pull in rows added since the last sync; runs on the reader thread.
+
+    ``data_version`` is read first: a commit after that read changes it, so the next sync catches it.
+    Raises ``sqlite3.Error`` for the caller to count.
+    """
+    version = store.data_version()
+    if not presence.ready:
+        last = [0]
+
+        def keys() -> Iterator[str]:
+            for row_id, key in store.keys_after(0):
+                last[0] = row_id
+                yield key
+
+        presence.load(keys(), max_rowid=0, version=version, now=now, expected=store.totals()[0])
+        presence.synced(max_rowid=last[0], version=version, now=now)
+    elif version != presence.version:
+        top = presence.max_rowid
+        new: list[str] = []
+        for row_id, key in store.keys_after(top):
+            top = row_id
+            new.append(key)
+        presence.add_many(new)
+        presence.synced(max_rowid=top, version=version, now=now)
+    else:
+        presence.synced(max_rowid=presence.max_rowid, version=version, now=now)
