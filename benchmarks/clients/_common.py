@@ -223,3 +223,7 @@ def main(
         return 1
     emit(result)
     return 0
+
+
+class EmptyContent(Exception):
+    """A 200 answer without text content (counted as a failed task by every client)."""

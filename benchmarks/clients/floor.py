@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from benchmarks.clients._common import (
+    EmptyContent,
     Meter,
     build_parser,
     main,
@@ -32,10 +33,6 @@ class HTTPStatusError(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
-
-
-class EmptyContent(Exception):
-    """A 200 without text content."""
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -17,6 +17,7 @@ os.environ.setdefault("LITELLM_TELEMETRY", "False")
 import litellm
 
 from benchmarks.clients._common import (
+    EmptyContent,
     Meter,
     build_parser,
     main,
@@ -26,10 +27,6 @@ from benchmarks.clients._common import (
     user_message,
     warm_up,
 )
-
-
-class EmptyContent(Exception):
-    """A response without text content."""
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

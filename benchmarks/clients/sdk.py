@@ -9,6 +9,7 @@ from typing import Any
 import anthropic
 
 from benchmarks.clients._common import (
+    EmptyContent,
     Meter,
     build_parser,
     main,
@@ -18,10 +19,6 @@ from benchmarks.clients._common import (
     user_message,
     warm_up,
 )
-
-
-class EmptyContent(Exception):
-    """A 200 without text content."""
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
