@@ -96,7 +96,7 @@ class NativeTransport:
 
     async def send(self, request: Request, *, timeout: float | None = None) -> Response:
         session = self._client()
-        data = orjson.dumps(request.body())
+        data = request.body_bytes()
         try:
             async with session.post(self._url, data=data, timeout=self._timeout(timeout)) as resp:
                 request_id = resp.headers.get("request-id")
