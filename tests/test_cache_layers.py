@@ -189,6 +189,38 @@ async def test_errors_reach_current_followers_and_are_then_forgotten() -> None:
     assert r.text.endswith("#2")
 
 
+async def test_a_request_arriving_while_callers_collect_the_answer_shares_it() -> None:
+    # The gap that matters: the shared call has finished and its outcome has been handed to the waiting
+    # callers, but none has resumed yet (so nobody has put the answer in the cache), and an identical request
+    # arrives. It must share the answer at once, not wait on a flight nobody will answer, nor call again.
+    upstream = Upstream(gated=True)
+    single = SingleFlightLayer()
+    handler = compose([single], upstream)
+    first = [asyncio.ensure_future(handler(req())) for _ in range(2)]
+    await settle()
+    (flight,) = single._inflight.values()
+    late: list[Response] = []
+
+    def arrive(_task: object) -> None:
+        # Runs right after the layer's own completion callback, before any caller resumes. Drive the new
+        # request's coroutine by hand so it runs exactly here.
+        coro = handler(req())
+        try:
+            coro.send(None)  # type: ignore[attr-defined]
+        except StopIteration as done:
+            late.append(done.value)
+        else:
+            coro.close()  # type: ignore[attr-defined]
+
+    flight.task.add_done_callback(arrive)
+    upstream.gate.set()
+    results = await asyncio.wait_for(asyncio.gather(*first), 30)  # a guard against a hang, not a timing check
+    assert upstream.calls == 1
+    assert len(late) == 1, "the late request had to wait instead of sharing the finished answer"
+    assert late[0].text == results[0].text and late[0] is not results[0]  # shared, as its own copy
+    assert single.in_flight == 0
+
+
 async def test_cancelling_the_leader_never_strands_the_followers() -> None:
     upstream = Upstream(gated=True)
     single = SingleFlightLayer()

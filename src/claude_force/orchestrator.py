@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -215,8 +215,9 @@ class AsyncAgentOrchestrator:
 
     # --- execution -------------------------------------------------------------------------------
 
-    async def _send(self, request: Request) -> Response:
-        return await self._transport.send(request, timeout=request.context.attempt_timeout)
+    def _send(self, request: Request) -> Awaitable[Response]:
+        # A plain function returning the transport's coroutine: no extra frame on the await chain.
+        return self._transport.send(request, timeout=request.context.attempt_timeout)
 
     async def execute_agent(
         self,
@@ -357,7 +358,17 @@ class AsyncAgentOrchestrator:
                             error_code=TooManyTasks.code,
                         )
                     else:
-                        result = await self._run_spec(spec)
+                        try:
+                            agent, task, kwargs = _parse_spec(spec)
+                        except ClaudeForceError as exc:
+                            result = AgentResult(
+                                agent_name=_agent_of(spec),
+                                success=False,
+                                errors=[exc.message],
+                                error_code=exc.code,
+                            )
+                        else:
+                            result = await self.execute_agent(agent, task, **kwargs)
                     await queue.put((index, result))
             finally:
                 await queue.put(None)
@@ -375,15 +386,6 @@ class AsyncAgentOrchestrator:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-
-    async def _run_spec(self, spec: TaskSpec) -> AgentResult:
-        try:
-            agent, task, kwargs = _parse_spec(spec)
-        except ClaudeForceError as exc:
-            return AgentResult(
-                agent_name=_agent_of(spec), success=False, errors=[exc.message], error_code=exc.code
-            )
-        return await self.execute_agent(agent, task, **kwargs)
 
     async def execute_multiple(self, tasks: Iterable[TaskSpec]) -> list[AgentResult]:
         """Run many ``(agent, task)`` pairs or dicts concurrently; results come back in input order."""

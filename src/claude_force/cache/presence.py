@@ -32,9 +32,24 @@ MIN_BITS = 1 << 20
 DEFAULT_MAX_AGE = 0.05
 
 
+_SHIFTS = tuple(32 * i for i in range(K))
+_HEX_KEY_CHARS = 64
+
+
 def _positions(key: str, nbits: int) -> list[int]:
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=4 * K).digest()
-    return [int.from_bytes(digest[4 * i : 4 * i + 4], "little") % nbits for i in range(K)]
+    """``K`` bit positions for ``key``: cut from the key itself when it is already a SHA-256 hex digest (every
+    cache key is), else from a BLAKE2b digest of it."""
+    value = None
+    if len(key) == _HEX_KEY_CHARS:
+        try:
+            value = int(key, 16)
+        except ValueError:
+            value = None
+    if value is None:
+        value = int.from_bytes(
+            hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=4 * K).digest(), "little"
+        )
+    return [((value >> shift) & 0xFFFFFFFF) % nbits for shift in _SHIFTS]
 
 
 class KeyPresence:

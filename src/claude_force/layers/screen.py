@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import logging
 import math
-import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -40,7 +39,8 @@ log = logging.getLogger("claude_force.layers.screen")
 Policy = Literal["off", "flag", "block"]
 _POLICIES = frozenset({"off", "flag", "block"})
 CANARY_PREFIX = "cf-canary-"
-_NOT_HEX = re.compile(r"[^0-9a-f]+")
+#: Every byte that is not a lower-case hex digit, for ``bytes.translate(None, delete)``.
+_NOT_HEX_BYTES = bytes(b for b in range(256) if b not in b"0123456789abcdef")
 #: Tasks longer than this are scanned in a worker thread, so one huge task does not stall the event loop.
 THREAD_SCAN_CHARS = 16_384
 
@@ -82,7 +82,12 @@ def _leaked(canary: str, text: str) -> bool:
     if canary in text:
         return True
     secret = canary[len(CANARY_PREFIX) :] if canary.startswith(CANARY_PREFIX) else canary
-    return len(secret) >= 16 and secret in _NOT_HEX.sub("", text.lower())
+    if len(secret) < 16:
+        return False
+    # Only the hex digits of the text, lower-cased (non-ASCII characters are not hex digits either): a C-level
+    # byte translation, an order of magnitude cheaper per response than a regex substitution.
+    digits = text.encode("ascii", "ignore").lower().translate(None, _NOT_HEX_BYTES)
+    return secret.encode("ascii", "ignore") in digits
 
 
 class ScreenLayer:

@@ -1,7 +1,7 @@
 """Single-flight: identical requests in flight at the same time share one upstream call.
 
 The upstream call runs in a task owned by the layer, not in the first caller's task, and every caller (the
-first one included) waits on a shielded future. So cancelling any caller, the first one included, never
+first one included) waits on a future of its own that the task's completion resolves. So cancelling any caller, the first one included, never
 cancels the call that the others wait on; only when *every* waiter has gone is the call cancelled, since
 nobody wants its answer. An error is delivered to every caller waiting at that moment and then forgotten:
 the next identical request makes a fresh call. Followers get their own copy of the response and
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from claude_force.cache.keys import cache_key
 from claude_force.cache.memory import copy_response
@@ -26,18 +27,15 @@ log = logging.getLogger("claude_force.layers.singleflight")
 
 
 class _Flight:
-    __slots__ = ("future", "task", "waiters")
+    """One shared upstream call: the task running it, a future per caller, and how many callers still wait."""
 
-    def __init__(self, future: asyncio.Future[Response]) -> None:
-        self.future = future
-        self.task: asyncio.Task[None] | None = None
-        self.waiters = 0
+    __slots__ = ("key", "pending", "task", "waiters")
 
-
-def _consume(future: asyncio.Future[Response]) -> None:
-    # Mark the exception as retrieved: it was delivered to the waiters (or nobody was left to want it).
-    if not future.cancelled():
-        future.exception()
+    def __init__(self, key: str, task: asyncio.Future[Response]) -> None:
+        self.key = key
+        self.task = task
+        self.waiters: list[asyncio.Future[Response]] = []
+        self.pending = 0
 
 
 class SingleFlightLayer:
@@ -55,7 +53,7 @@ class SingleFlightLayer:
 
     def __init__(self) -> None:
         self._inflight: dict[str, _Flight] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[Response]] = set()
         self._flights = 0
         self._coalesced = 0
 
@@ -70,52 +68,58 @@ class SingleFlightLayer:
         flight = self._inflight.get(key)
         leader = flight is None
         if flight is None:
-            flight = self._start(key, request, call_next)
+            # The call runs in a task of its own, so cancelling this caller cannot cancel it for the others.
+            flight = self._inflight[key] = _Flight(key, asyncio.ensure_future(call_next(request)))
+            flight.task.add_done_callback(partial(self._finished, flight))
+            self._tasks.add(flight.task)
+            self._flights += 1
         else:
             request.context.coalesced = True
             self._coalesced += 1
-        flight.waiters += 1
+            if flight.task.done():  # answered; its callers are still collecting the answer: share it too
+                return copy_response(flight.task.result())
+        # A plain future per caller: cancelling one caller cancels only its own future.
+        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        flight.waiters.append(waiter)
+        flight.pending += 1
         try:
-            response = await asyncio.shield(flight.future)
+            response = await waiter
         finally:
-            flight.waiters -= 1
-            if flight.waiters == 0:
+            flight.pending -= 1
+            if flight.pending == 0:
+                # The last caller has its answer (and the first one to resume has cached it), or every caller
+                # was cancelled, in which case nobody wants this call any more.
                 if self._inflight.get(key) is flight:
                     del self._inflight[key]
-                if flight.task is not None and not flight.task.done():
-                    flight.task.cancel()  # every waiter was cancelled: nobody wants this call any more
+                if not flight.task.done():
+                    flight.task.cancel()
         return response if leader else copy_response(response)
 
-    def _start(self, key: str, request: Request, call_next: Handler) -> _Flight:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Response] = loop.create_future()
-        future.add_done_callback(_consume)
-        flight = _Flight(future)
-        self._inflight[key] = flight
-        task = loop.create_task(self._run(key, request, call_next, flight))
-        flight.task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        self._flights += 1
-        return flight
+    def _finished(self, flight: _Flight, task: asyncio.Future[Response]) -> None:
+        """Deliver the shared call's outcome to every caller still waiting."""
+        self._tasks.discard(task)
+        waiters, flight.waiters = flight.waiters, []
+        if task.cancelled():
+            self._forget(flight)
+            for w in waiters:
+                if not w.done():
+                    w.cancel()
+            return
+        exc = task.exception()  # also marks it retrieved: it goes to the waiters, never to the loop's log
+        if exc is not None:
+            self._forget(flight)  # an error is delivered once, never shared with later requests
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(exc)
+            return
+        response = task.result()
+        for w in waiters:
+            if not w.done():
+                w.set_result(response)
 
-    async def _run(self, key: str, request: Request, call_next: Handler, flight: _Flight) -> None:
-        future = flight.future
-        try:
-            response = await call_next(request)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as exc:  # delivered to the current waiters, never cached
-            if self._inflight.get(key) is flight:
-                del self._inflight[key]  # a request arriving from now on makes a fresh call
-            if not future.done():
-                future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            if not future.done():
-                future.set_result(response)
+    def _forget(self, flight: _Flight) -> None:
+        if self._inflight.get(flight.key) is flight:
+            del self._inflight[flight.key]
 
     @property
     def in_flight(self) -> int:
