@@ -15,8 +15,8 @@ from benchmarks.harness import run_module
 from benchmarks.workloads import Context, target
 
 #: W8's large-cache run: how many entries, and the most time it may spend writing them.
-CACHE_RSS_ENTRIES = 150_000
-CACHE_RSS_WRITE_BUDGET_S = 60.0
+CACHE_RSS_ENTRIES = 1_000_000
+CACHE_RSS_WRITE_BUDGET_S = 150.0
 
 
 def _available(module: str) -> bool:
@@ -89,9 +89,9 @@ def w8(ctx: Context) -> dict[str, Any]:
     per_entry = rss.get("write_us_per_entry")
     written = rss.get("entries_written", 0)
     result["notes"].append(
-        f"The issue asks for 1,000,000 cache entries. Each `ResponseCache.set` costs about {per_entry} us here "
-        f"(one SQLite transaction per write), so this run asks for {entries:,}, stops writing after "
-        f"{CACHE_RSS_WRITE_BUDGET_S:.0f} s, wrote {written:,}, and extrapolates nothing."
+        f"{written:,} of {entries:,} entries written through `ResponseCache.store_later` (the pipeline's "
+        f"write-behind path: batched transactions, a byte-bounded queue) in {per_entry} us each, wall, "
+        f"disk-bound; writing stops after {CACHE_RSS_WRITE_BUDGET_S:.0f} s if the disk is slower than that."
     )
     return result
 

@@ -1,7 +1,8 @@
 """RSS of a process holding a large disk cache behind a bounded memory tier (``ResponseCache``).
 
-Writes ``--entries`` responses (about 600-byte payloads) through ``ResponseCache.set`` with a ``--memory-mb``
-memory tier, sampling the current RSS every 10%, then reads a random sample back. Prints one JSON line.
+Writes ``--entries`` responses (about 600-byte payloads) through ``ResponseCache.store_later`` (the write-behind
+path the pipeline uses on every miss: batched transactions, a byte-bounded queue) with a ``--memory-mb`` memory
+tier, sampling the current RSS every 10%, flushes, then reads a random sample back. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def run(entries: int, memory_mb: float, reads: int, time_budget_s: float) -> dic
     from claude_force.cache import ResponseCache
     from claude_force.models import Response, Usage
 
-    text = "x" * 480
+    text = "x" * 120
     with tempfile.TemporaryDirectory(prefix="cf-cache-rss-") as tmp:
         cache = ResponseCache(
             cache_dir=Path(tmp),
@@ -53,12 +54,13 @@ def run(entries: int, memory_mb: float, reads: int, time_budget_s: float) -> dic
             response = Response(
                 text=f"{i} {text}", model="claude-sonnet-5-5", usage=Usage(100, 120), request_id=f"req_{i}"
             )
-            cache.set(key, response, agent="bench")
+            cache.store_later(key, response, agent="bench")
             written += 1
             if written % step == 0:
                 samples.append({"entries": written, "rss_mb": round(rss_mb(), 1)})
                 if time.perf_counter() - start > time_budget_s:
                     break
+        cache.flush()  # every entry is on disk before the clock stops
         write_s = time.perf_counter() - start
         rss_written = rss_mb()
         rng = random.Random(1)
@@ -91,7 +93,7 @@ def run(entries: int, memory_mb: float, reads: int, time_budget_s: float) -> dic
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--entries", type=int, default=200_000)
+    p.add_argument("--entries", type=int, default=1_000_000)
     p.add_argument("--memory-mb", type=float, default=50.0)
     p.add_argument("--reads", type=int, default=20_000)
     p.add_argument("--time-budget-s", type=float, default=120.0, help="stop writing after this long")

@@ -28,6 +28,9 @@ ItemT_co = TypeVar("ItemT_co", covariant=True)
 
 #: The most entries committed in one transaction.
 MAX_BATCH = 256
+#: Bytes of entries queued and not yet written before ``submit`` waits for the writer (backpressure): a
+#: burst of misses faster than the disk can take cannot grow memory without bound.
+MAX_QUEUED_BYTES = 8 * 1024 * 1024
 #: After the first queued entry, wait this long for more: fewer, larger transactions, and fewer moments
 #: where this thread competes with the event loop for the GIL.
 GATHER_SECONDS = 0.02
@@ -63,7 +66,7 @@ class Pending(NamedTuple):
 
 
 class BatchWriter:
-    """A single writer thread fed by a FIFO queue.
+    """A single writer thread fed by a FIFO queue, holding at most ``max_queued_bytes`` of entries.
 
     Example::
 
@@ -73,18 +76,37 @@ class BatchWriter:
         writer.close()
     """
 
-    __slots__ = ("_queue", "_thread", "_write_batch")
+    __slots__ = ("_max_bytes", "_queue", "_queued_bytes", "_room", "_thread", "_write_batch")
 
-    def __init__(self, *, write_batch: Callable[[list[Pending]], None]) -> None:
+    def __init__(
+        self, *, write_batch: Callable[[list[Pending]], None], max_queued_bytes: int = MAX_QUEUED_BYTES
+    ) -> None:
         self._write_batch = write_batch
+        self._max_bytes = max_queued_bytes
+        self._queued_bytes = 0
+        self._room = threading.Condition()
         self._queue: queue.Queue[Pending | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="claude-force-cache-writer", daemon=True)
         self._thread.start()
 
     def __repr__(self) -> str:
-        return f"BatchWriter(queued={self._queue.qsize()}, alive={self._thread.is_alive()})"
+        return (
+            f"BatchWriter(queued={self._queue.qsize()}, queued_bytes={self._queued_bytes}, "
+            f"alive={self._thread.is_alive()})"
+        )
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
 
     def submit(self, item: Pending) -> None:
+        """Queue ``item``; blocks while the queue already holds ``max_queued_bytes`` (the writer is behind)."""
+        with self._room:
+            while self._queued_bytes > 0 and self._queued_bytes + item.size > self._max_bytes:
+                if not self._thread.is_alive():
+                    break  # nothing will make room: never block forever
+                self._room.wait(timeout=1.0)
+            self._queued_bytes += item.size
         self._queue.put(item)
 
     def flush(self) -> None:
@@ -110,6 +132,9 @@ class BatchWriter:
             except Exception:  # the write callback counts storage errors; anything else is a bug to log
                 log.exception("response cache writer failed on a batch of %d entries", len(batch))
             finally:
+                with self._room:
+                    self._queued_bytes -= sum(p.size for p in batch)
+                    self._room.notify_all()
                 for _ in batch:
                     self._queue.task_done()
             if stop:

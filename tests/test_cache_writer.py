@@ -1,0 +1,92 @@
+"""The write-behind queue: batches, flush, and backpressure by queued bytes (a real writer thread, no mocks)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from claude_force.cache.writer import BatchWriter, Pending
+
+#: A bound for waiting on another thread's state change: a guard against a hang, never a timing assertion.
+GUARD_S = 30.0
+
+
+def pending(i: int, size: int = 100) -> Pending:
+    return Pending(f"{i:064x}", "agent", b"x", 0.0, 1.0, size)
+
+
+def wait_until(predicate: Callable[[], bool], what: str) -> None:
+    done = threading.Event()
+    for _ in range(int(GUARD_S / 0.005)):
+        if predicate():
+            return
+        done.wait(0.005)
+    raise AssertionError(f"gave up waiting until {what}")
+
+
+def test_everything_submitted_is_written_by_flush() -> None:
+    written: list[str] = []
+    writer = BatchWriter(write_batch=lambda batch: written.extend(p.key for p in batch))
+    items = [pending(i) for i in range(600)]
+    for item in items:
+        writer.submit(item)
+    writer.flush()
+    assert written == [p.key for p in items]  # FIFO, nothing lost
+    assert writer.queued_bytes == 0
+    writer.close()
+
+
+def test_submit_waits_while_the_queue_holds_max_queued_bytes() -> None:
+    gate = threading.Event()
+    in_write = threading.Event()
+    written: list[str] = []
+
+    def write_batch(batch: list[Pending]) -> None:
+        in_write.set()
+        assert gate.wait(GUARD_S)
+        written.extend(p.key for p in batch)
+
+    writer = BatchWriter(write_batch=write_batch, max_queued_bytes=1000)
+    writer.submit(pending(0, size=900))
+    assert in_write.wait(GUARD_S)  # the writer holds entry 0 and is stuck in the disk write
+    second_done = threading.Event()
+
+    def submit_second() -> None:
+        writer.submit(pending(1, size=200))  # 900 + 200 > 1000: must wait for room
+        second_done.set()
+
+    t = threading.Thread(target=submit_second)
+    t.start()
+    waiters = writer._room._waiters  # type: ignore[attr-defined]  # the Condition's own waiter list
+    wait_until(lambda: len(waiters) == 1, "the second submit waits for room")
+    assert not second_done.is_set()
+    assert writer.queued_bytes == 900
+    gate.set()  # the write completes, its bytes are released, the waiting submit goes on
+    assert second_done.wait(GUARD_S)
+    t.join(GUARD_S)
+    writer.flush()
+    assert written == [pending(0).key, pending(1).key]
+    assert writer.queued_bytes == 0
+    writer.close()
+
+
+def test_one_entry_larger_than_the_bound_is_still_accepted_when_the_queue_is_empty() -> None:
+    written: list[int] = []
+    writer = BatchWriter(write_batch=lambda batch: written.extend(p.size for p in batch), max_queued_bytes=10)
+    writer.submit(pending(0, size=10_000))
+    writer.flush()
+    assert written == [10_000]
+    writer.close()
+
+
+def test_a_failing_batch_is_logged_and_its_bytes_released() -> None:
+    def write_batch(batch: list[Pending]) -> None:
+        raise RuntimeError("disk on fire")
+
+    writer = BatchWriter(write_batch=write_batch, max_queued_bytes=1000)
+    writer.submit(pending(0, size=600))
+    writer.flush()
+    assert writer.queued_bytes == 0
+    writer.submit(pending(1, size=600))  # would block forever if the failed batch kept its bytes
+    writer.flush()
+    writer.close()
