@@ -320,6 +320,28 @@ def test_prometheus_observer_updates_metrics() -> None:
     assert registry.get_sample_value("claude_force_tokens_total", {**labels, "kind": "cache_read"}) == 7.0
     assert registry.get_sample_value("claude_force_cost_usd_total", labels) == pytest.approx(0.2506)
     assert registry.get_sample_value("claude_force_task_latency_seconds_count", labels) == 2.0
+    # The histogram is cumulative over the default buckets: 1.5 s is above le=1.0 and within le=2.5.
+    bucket = "claude_force_task_latency_seconds_bucket"
+    in_1s = registry.get_sample_value(bucket, {**labels, "le": "1.0"})
+    assert registry.get_sample_value(bucket, {**labels, "le": "2.5"}) == in_1s + 1.0
+    assert registry.get_sample_value(bucket, {**labels, "le": "+Inf"}) == 2.0
+    assert registry.get_sample_value("claude_force_task_latency_seconds_sum", labels) >= 1.5
+    text = prom.generate_latest(registry).decode()
+    assert 'claude_force_tasks_total{agent="rev",model="claude-sonnet-5-5",status="ok"} 1.0' in text
+
+
+def test_prometheus_label_sets_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    prom = pytest.importorskip("prometheus_client")
+    monkeypatch.setattr(hooks, "MAX_LABEL_SETS", 3)
+    registry = prom.CollectorRegistry()
+    t = PerformanceTracker(observers=[hooks.prometheus_observer(registry=registry)])
+    for i in range(10):
+        t.record(result(f"agent-{i}"))
+    families = {m.name: m for m in registry.collect()}
+    agents = {s.labels["agent"] for s in families["claude_force_tasks"].samples}
+    assert len(agents) == 4 and "other" in agents  # 3 kept, the rest folded into one series
+    other = {"agent": "other", "model": "other", "status": "ok"}
+    assert registry.get_sample_value("claude_force_tasks_total", other) == 7.0
 
 
 def test_otel_spans_when_installed() -> None:

@@ -12,6 +12,7 @@ Spans and metrics carry names, counts and codes only; never task or response tex
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import importlib
 import logging
@@ -74,63 +75,113 @@ def otel_configured() -> bool:
 
 
 _TOKEN_KINDS = ("input", "output", "cache_write", "cache_read")
+#: The most label sets kept; later ones are folded into agent/model ``other`` (a bound on memory and on the
+#: scrape size, like the tracker's own key bound).
+MAX_LABEL_SETS = 10_000
+
+
+class _Series:
+    """Plain sums for one ``(agent, model)``: task counts per status, tokens, cost, latency buckets."""
+
+    __slots__ = ("buckets", "cost", "latency_sum", "statuses", "tokens")
+
+    def __init__(self, nbuckets: int) -> None:
+        self.statuses: dict[str, int] = {}
+        self.tokens = [0, 0, 0, 0]
+        self.cost = 0.0
+        self.buckets = [0] * nbuckets  # per bucket (not cumulative); the last one is +Inf
+        self.latency_sum = 0.0
 
 
 class PrometheusExporter:
-    """A tracker observer that updates Prometheus counters and a latency histogram.
+    """A tracker observer whose sums Prometheus reads when it scrapes (a custom collector).
 
     Metrics: ``claude_force_tasks_total{agent,model,status}``,
     ``claude_force_tokens_total{agent,model,kind}``, ``claude_force_cost_usd_total{agent,model}``,
-    ``claude_force_task_latency_seconds{agent,model}``.
+    ``claude_force_task_latency_seconds{agent,model}`` (a histogram with the client library's default buckets).
+
+    Recording a task adds to plain numbers under one lock (about a microsecond); building the metric families
+    happens only at scrape time. Updating the client library's own counters per task cost seven locked
+    increments, several microseconds on every call of a hot pipeline.
     """
 
-    __slots__ = ("_children", "cost", "latency", "registry", "tasks", "tokens")
+    __slots__ = ("_bounds", "_lock", "_series", "registry")
 
     def __init__(self, prom: Any, registry: Any) -> None:
         self.registry = prom.REGISTRY if registry is None else registry
-        self._children: dict[tuple[str, str, str], tuple[Any, ...]] = {}
-        kw: dict[str, Any] = {"registry": self.registry}
-        self.tasks = prom.Counter("claude_force_tasks", "Finished tasks", ["agent", "model", "status"], **kw)
-        self.tokens = prom.Counter("claude_force_tokens", "Billed tokens", ["agent", "model", "kind"], **kw)
-        self.cost = prom.Counter("claude_force_cost_usd", "Spend in USD", ["agent", "model"], **kw)
-        self.latency = prom.Histogram(
-            "claude_force_task_latency_seconds", "Task latency", ["agent", "model"], **kw
-        )
+        self._bounds: tuple[float, ...] = tuple(prom.Histogram.DEFAULT_BUCKETS)
+        if self._bounds[-1] != float("inf"):
+            self._bounds += (float("inf"),)
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._lock = threading.Lock()
+        self.registry.register(self)
 
     def unregister(self) -> None:
-        """Remove this exporter's metrics from its registry (so a fresh exporter can register them again)."""
-        for metric in (self.tasks, self.tokens, self.cost, self.latency):
-            with contextlib.suppress(KeyError):
-                self.registry.unregister(metric)
+        """Remove this exporter from its registry (so a fresh exporter can register again)."""
+        with contextlib.suppress(KeyError):
+            self.registry.unregister(self)
 
     def __call__(self, rec: Record) -> None:
         status = "ok" if rec.success else (rec.error_code or "error")
-        key = (rec.agent, rec.model, status)
-        children = self._children.get(key)
-        if children is None:
-            # labels() takes a lock and builds a key per call; resolve each label set once.
-            agent, model = rec.agent, rec.model
-            children = (
-                self.tasks.labels(agent, model, status),
-                *(self.tokens.labels(agent, model, kind) for kind in _TOKEN_KINDS),
-                self.cost.labels(agent, model),
-                self.latency.labels(agent, model),
-            )
-            if len(self._children) < 10_000:
-                self._children[key] = children
-        tasks, t_in, t_out, t_write, t_read, cost, latency = children
-        tasks.inc()
-        for counter, n in (
-            (t_in, rec.input_tokens),
-            (t_out, rec.output_tokens),
-            (t_write, rec.cache_creation_input_tokens),
-            (t_read, rec.cache_read_input_tokens),
-        ):
-            if n:
-                counter.inc(n)
-        if rec.cost_usd:
-            cost.inc(rec.cost_usd)
-        latency.observe(rec.latency_ms / 1000.0)
+        seconds = rec.latency_ms / 1000.0
+        index = bisect.bisect_left(self._bounds, seconds)
+        with self._lock:
+            key = (rec.agent, rec.model)
+            series = self._series.get(key)
+            if series is None:
+                if len(self._series) >= MAX_LABEL_SETS:
+                    key = ("other", "other")
+                    series = self._series.get(key)
+                if series is None:
+                    series = self._series[key] = _Series(len(self._bounds))
+            series.statuses[status] = series.statuses.get(status, 0) + 1
+            tokens = series.tokens
+            tokens[0] += rec.input_tokens
+            tokens[1] += rec.output_tokens
+            tokens[2] += rec.cache_creation_input_tokens
+            tokens[3] += rec.cache_read_input_tokens
+            if rec.cost_usd:
+                series.cost += rec.cost_usd
+            series.buckets[min(index, len(self._bounds) - 1)] += 1
+            series.latency_sum += seconds
+
+    def describe(self) -> list[Any]:
+        return []  # families are built at collect time; nothing to check at registration
+
+    def collect(self) -> Iterator[Any]:
+        """The metric families, built from a consistent snapshot of the sums (called by the registry)."""
+        core = _optional("prometheus_client.core")
+        with self._lock:
+            snapshot = [
+                (agent, model, dict(s.statuses), list(s.tokens), s.cost, list(s.buckets), s.latency_sum)
+                for (agent, model), s in self._series.items()
+            ]
+        tasks = core.CounterMetricFamily(
+            "claude_force_tasks", "Finished tasks", labels=["agent", "model", "status"]
+        )
+        tokens = core.CounterMetricFamily(
+            "claude_force_tokens", "Billed tokens", labels=["agent", "model", "kind"]
+        )
+        cost = core.CounterMetricFamily("claude_force_cost_usd", "Spend in USD", labels=["agent", "model"])
+        latency = core.HistogramMetricFamily(
+            "claude_force_task_latency_seconds", "Task latency", labels=["agent", "model"]
+        )
+        for agent, model, statuses, toks, spent, buckets, total in snapshot:
+            for status, n in statuses.items():
+                tasks.add_metric([agent, model, status], n)
+            for kind, n in zip(_TOKEN_KINDS, toks, strict=True):
+                tokens.add_metric([agent, model, kind], n)
+            cost.add_metric([agent, model], spent)
+            cumulative, running = [], 0
+            for bound, n in zip(self._bounds, buckets, strict=True):
+                running += n
+                cumulative.append((_le(bound), running))
+            latency.add_metric([agent, model], cumulative, total)
+        yield from (tasks, tokens, cost, latency)
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
 def _noop(rec: Record) -> None:
