@@ -97,3 +97,15 @@ def test_concurrent_puts_keep_accounting_exact() -> None:
     assert tier.bytes == len(tier) * (100 + ENTRY_OVERHEAD_BYTES)
     assert tier.bytes <= tier.max_bytes
     assert "MemoryTier(entries=" in repr(tier)
+
+
+def test_entries_are_kept_as_bytes_the_garbage_collector_never_walks() -> None:
+    import gc
+
+    tier = MemoryTier(max_bytes=100_000)
+    for i in range(100):
+        tier.put(f"k{i}", resp(f"text {i}"), size=10, expires=1e9)
+    gc.collect()  # lets the collector untrack the (bytes, int, float) tuples
+    assert not any(gc.is_tracked(value) for value in tier._data.values())
+    got = tier.get("k7", now=0)
+    assert got is not None and got.text == "text 7" and got.usage.input_tokens == 3

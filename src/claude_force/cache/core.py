@@ -262,7 +262,9 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         if now >= expires:
             return None  # expired entries are never served; prune() or the next eviction removes them
         if self._memory is not None:
-            self._memory.put(key, response, size=len(envelope.payload), expires=expires)
+            self._memory.put(
+                key, response, size=len(envelope.payload), expires=expires, payload=envelope.payload
+            )
         last_access = row[7]
         stale = not isinstance(last_access, (int, float)) or now - last_access >= TOUCH_GRANULARITY_S
         with self._lock:
@@ -322,7 +324,7 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         if self._presence is not None:
             self._presence.add(key)  # before the write is queued, so this process never skips its own entry
         if self._memory is not None:
-            self._memory.put(key, response, size=len(payload), expires=pending.expires)
+            self._memory.put(key, response, size=len(payload), expires=pending.expires, payload=payload)
         return pending
 
     def _seal(self, p: Pending) -> Envelope:

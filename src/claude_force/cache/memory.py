@@ -1,8 +1,11 @@
 """The in-memory tier: a thread-safe LRU bounded in bytes, in front of the SQLite store.
 
-Entries hold already-verified responses, so a memory hit costs one dict lookup under a lock: no disk, no
-thread hop, no MAC check. The byte size of an entry is the length of its signed payload plus a fixed
-overhead, so the bound holds for many small entries as well as for few large ones.
+Entries hold already-verified responses, so a memory hit costs one dict lookup under a lock and one JSON
+decode: no disk, no thread hop, no MAC check. An entry is kept as its serialised payload (``bytes``), not as
+a ``Response`` object: bytes are invisible to the garbage collector, so a tier of tens of thousands of
+entries adds nothing to every collection's work, and each hit decodes a fresh object the caller may mutate.
+The byte size of an entry is the length of its payload plus a fixed overhead, so the bound holds for many
+small entries as well as for few large ones.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from typing import Final
+
+import orjson
 
 from claude_force.models import Response, Usage
 
@@ -51,7 +56,7 @@ class MemoryTier:
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
         self.max_bytes = max_bytes
-        self._data: OrderedDict[str, tuple[Response, int, float]] = OrderedDict()
+        self._data: OrderedDict[str, tuple[bytes, int, float]] = OrderedDict()
         self._bytes = 0
         self._evictions = 0
         self._lock = threading.Lock()
@@ -62,26 +67,31 @@ class MemoryTier:
             item = self._data.get(key)
             if item is None:
                 return None
-            response, size, expires = item
+            payload, size, expires = item
             if now >= expires:
                 del self._data[key]
                 self._bytes -= size
                 return None
             self._data.move_to_end(key)
-        return copy_response(response)
+        return Response.from_json(orjson.loads(payload))
 
     def contains(self, key: str, *, now: float) -> bool:
         with self._lock:
             item = self._data.get(key)
             return item is not None and now < item[2]
 
-    def put(self, key: str, response: Response, *, size: int, expires: float) -> bool:
-        """Insert or replace; evict least-recently-used entries to stay within ``max_bytes``."""
+    def put(
+        self, key: str, response: Response, *, size: int, expires: float, payload: bytes | None = None
+    ) -> bool:
+        """Insert or replace; evict least-recently-used entries to stay within ``max_bytes``.
+
+        ``payload`` is ``response`` already serialised (the cache has it at hand); it is computed if omitted.
+        """
         cost = size + ENTRY_OVERHEAD_BYTES
         if cost > self.max_bytes:
             self.delete(key)
             return False
-        stored = copy_response(response)
+        stored = payload if payload is not None else orjson.dumps(response.to_json())
         with self._lock:
             old = self._data.pop(key, None)
             if old is not None:

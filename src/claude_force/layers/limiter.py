@@ -79,6 +79,24 @@ class _Model:
                 wait = max(wait, bucket.wait_for(amount, now=now))
         return wait
 
+    def take_now(self, amounts: Amounts, now: float) -> Amounts | None:
+        """Take ``amounts`` at once if nobody is queued, no pause is on and every bucket has them; else None.
+
+        The hot path of a limiter with room: one pass over the buckets instead of ``wait_time`` then ``take``.
+        """
+        if self.queue or now < self.paused_until:
+            return None
+        b0, b1, b2 = self.buckets
+        a0, a1, a2 = amounts
+        # Check every bucket before taking from any, so a refusal leaves them all untouched.
+        if (
+            (b0 is not None and a0 > 0 and b0.wait_for(a0, now=now) > 0)
+            or (b1 is not None and a1 > 0 and b1.wait_for(a1, now=now) > 0)
+            or (b2 is not None and a2 > 0 and b2.wait_for(a2, now=now) > 0)
+        ):
+            return None
+        return self.take(amounts)
+
     def take(self, amounts: Amounts) -> Amounts:
         """Take ``amounts`` from the buckets that exist; return what was taken from each."""
         taken = [0.0, 0.0, 0.0]
@@ -227,9 +245,9 @@ class LimiterLayer:
         return 1.0, need_in, need_out
 
     async def _acquire(self, request: Request, state: _Model, amounts: Amounts) -> Amounts:
-        now = self._clock()
-        if not state.queue and state.wait_time(amounts, now) <= 0:
-            return state.take(amounts)
+        taken = state.take_now(amounts, self._clock())
+        if taken is not None:
+            return taken
         deadline = request.context.deadline
         me: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         state.queue.append(me)
