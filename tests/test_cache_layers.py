@@ -191,8 +191,8 @@ async def test_errors_reach_current_followers_and_are_then_forgotten() -> None:
 
 async def test_a_request_arriving_while_callers_collect_the_answer_shares_it() -> None:
     # The gap that matters: the shared call has finished and its outcome has been handed to the waiting
-    # callers, but none has resumed yet (so nobody has put the answer in the cache), and an identical request
-    # arrives. It must share the answer at once, not wait on a flight nobody will answer, nor call again.
+    # callers, but not all of them have resumed yet, and an identical request arrives. It must share the
+    # answer at once, not wait on a flight nobody will answer, nor call again.
     upstream = Upstream(gated=True)
     single = SingleFlightLayer()
     handler = compose([single], upstream)
@@ -202,8 +202,8 @@ async def test_a_request_arriving_while_callers_collect_the_answer_shares_it() -
     late: list[Response] = []
 
     def arrive(_task: object) -> None:
-        # Runs right after the layer's own completion callback, before any caller resumes. Drive the new
-        # request's coroutine by hand so it runs exactly here.
+        # Runs after the answer was handed out and the first caller resumed, before the second caller resumes.
+        # Drive the new request's coroutine by hand so it runs exactly here.
         coro = handler(req())
         try:
             coro.send(None)  # type: ignore[attr-defined]
@@ -212,7 +212,7 @@ async def test_a_request_arriving_while_callers_collect_the_answer_shares_it() -
         else:
             coro.close()  # type: ignore[attr-defined]
 
-    flight.task.add_done_callback(arrive)
+    flight.waiters[0].add_done_callback(arrive)
     upstream.gate.set()
     results = await asyncio.wait_for(asyncio.gather(*first), 30)  # a guard against a hang, not a timing check
     assert upstream.calls == 1

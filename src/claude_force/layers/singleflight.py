@@ -1,9 +1,9 @@
 """Single-flight: identical requests in flight at the same time share one upstream call.
 
 The upstream call runs in a task owned by the layer, not in the first caller's task, and every caller (the
-first one included) waits on a future of its own that the task's completion resolves. So cancelling any caller, the first one included, never
-cancels the call that the others wait on; only when *every* waiter has gone is the call cancelled, since
-nobody wants its answer. An error is delivered to every caller waiting at that moment and then forgotten:
+first one included) waits on a future of its own, which that task resolves in its last step. So cancelling
+any caller, the first one included, never cancels the call that the others wait on; only when *every* waiter
+has gone is the call cancelled, since nobody wants its answer. An error is delivered to every caller waiting at that moment and then forgotten:
 the next identical request makes a fresh call. Followers get their own copy of the response and
 ``request.context.coalesced = True``.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 
 from claude_force.cache.keys import cache_key
 from claude_force.cache.memory import copy_response
@@ -27,15 +26,16 @@ log = logging.getLogger("claude_force.layers.singleflight")
 
 
 class _Flight:
-    """One shared upstream call: the task running it, a future per caller, and how many callers still wait."""
+    """One shared upstream call: the task running it, its answer once known, a future per waiting caller."""
 
-    __slots__ = ("key", "pending", "task", "waiters")
+    __slots__ = ("key", "pending", "response", "task", "waiters")
 
-    def __init__(self, key: str, task: asyncio.Future[Response]) -> None:
+    def __init__(self, key: str) -> None:
         self.key = key
-        self.task = task
+        self.task: asyncio.Task[None] | None = None
         self.waiters: list[asyncio.Future[Response]] = []
         self.pending = 0
+        self.response: Response | None = None
 
 
 class SingleFlightLayer:
@@ -49,11 +49,10 @@ class SingleFlightLayer:
         await single.aclose()  # cancels calls still in flight (none, after a clean shutdown)
     """
 
-    __slots__ = ("_coalesced", "_flights", "_inflight", "_tasks")
+    __slots__ = ("_coalesced", "_flights", "_inflight")
 
     def __init__(self) -> None:
         self._inflight: dict[str, _Flight] = {}
-        self._tasks: set[asyncio.Future[Response]] = set()
         self._flights = 0
         self._coalesced = 0
 
@@ -68,16 +67,15 @@ class SingleFlightLayer:
         flight = self._inflight.get(key)
         leader = flight is None
         if flight is None:
+            flight = self._inflight[key] = _Flight(key)
             # The call runs in a task of its own, so cancelling this caller cannot cancel it for the others.
-            flight = self._inflight[key] = _Flight(key, asyncio.ensure_future(call_next(request)))
-            flight.task.add_done_callback(partial(self._finished, flight))
-            self._tasks.add(flight.task)
+            flight.task = asyncio.get_running_loop().create_task(self._run(flight, request, call_next))
             self._flights += 1
         else:
             request.context.coalesced = True
             self._coalesced += 1
-            if flight.task.done():  # answered; its callers are still collecting the answer: share it too
-                return copy_response(flight.task.result())
+            if flight.response is not None:  # answered; its callers are still collecting it: share it too
+                return copy_response(flight.response)
         # A plain future per caller: cancelling one caller cancels only its own future.
         waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         flight.waiters.append(waiter)
@@ -89,33 +87,44 @@ class SingleFlightLayer:
             if flight.pending == 0:
                 # The last caller has its answer (and the first one to resume has cached it), or every caller
                 # was cancelled, in which case nobody wants this call any more.
-                if self._inflight.get(key) is flight:
-                    del self._inflight[key]
-                if not flight.task.done():
+                self._forget(flight)
+                if flight.task is not None and not flight.task.done():
                     flight.task.cancel()
         return response if leader else copy_response(response)
 
-    def _finished(self, flight: _Flight, task: asyncio.Future[Response]) -> None:
-        """Deliver the shared call's outcome to every caller still waiting."""
-        self._tasks.discard(task)
-        waiters, flight.waiters = flight.waiters, []
-        if task.cancelled():
+    async def _run(self, flight: _Flight, request: Request, call_next: Handler) -> None:
+        """Make the shared call and hand its outcome to every caller waiting at that moment.
+
+        The outcome is delivered from this task's own last step (no done-callback hop); an exception is
+        delivered, never left unretrieved on the task.
+        """
+        try:
+            response = await call_next(request)
+        except asyncio.CancelledError:
             self._forget(flight)
-            for w in waiters:
-                if not w.done():
-                    w.cancel()
-            return
-        exc = task.exception()  # also marks it retrieved: it goes to the waiters, never to the loop's log
-        if exc is not None:
+            self._deliver(flight, None, None)
+            raise
+        except BaseException as exc:
             self._forget(flight)  # an error is delivered once, never shared with later requests
-            for w in waiters:
-                if not w.done():
-                    w.set_exception(exc)
+            self._deliver(flight, None, exc)
+            if not isinstance(exc, Exception):
+                raise
             return
-        response = task.result()
+        flight.response = response
+        self._deliver(flight, response, None)
+
+    @staticmethod
+    def _deliver(flight: _Flight, response: Response | None, exc: BaseException | None) -> None:
+        waiters, flight.waiters = flight.waiters, []
         for w in waiters:
-            if not w.done():
+            if w.done():
+                continue
+            if response is not None:
                 w.set_result(response)
+            elif exc is not None:
+                w.set_exception(exc)
+            else:
+                w.cancel()
 
     def _forget(self, flight: _Flight) -> None:
         if self._inflight.get(flight.key) is flight:
@@ -127,7 +136,7 @@ class SingleFlightLayer:
 
     async def aclose(self) -> None:
         """Cancel and await every upstream call still running."""
-        tasks = list(self._tasks)
+        tasks = [f.task for f in self._inflight.values() if f.task is not None and not f.task.done()]
         for task in tasks:
             task.cancel()
         if tasks:
