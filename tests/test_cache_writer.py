@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
+import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
+from claude_force.cache import ResponseCache
 from claude_force.cache.writer import BatchWriter, Pending
+from claude_force.models import Response, Usage
 
 #: A bound for waiting on another thread's state change: a guard against a hang, never a timing assertion.
 GUARD_S = 30.0
@@ -90,3 +94,21 @@ def test_a_failing_batch_is_logged_and_its_bytes_released() -> None:
     writer.submit(pending(1, size=600))  # would block forever if the failed batch kept its bytes
     writer.flush()
     writer.close()
+
+
+def test_queued_and_memory_tier_entries_keep_exact_size_payloads(tmp_path: Path) -> None:
+    # orjson returns its whole write buffer (4 KiB for a small document); kept as is, a 50 MB memory tier held
+    # about 240 MB. Measured with tracemalloc (allocated bytes, not time).
+    cache = ResponseCache(cache_dir=tmp_path / "cache", secret="s" * 32, max_memory_mb=64)
+    response = Response(text="x" * 300, model="m", usage=Usage(1, 1))
+    n = 2000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(n):
+            cache.store_later(f"{i:064x}", response, agent="a")
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    cache.close()
+    assert grown / n < 1500, f"{grown / n:.0f} bytes per 300-character entry"
