@@ -36,19 +36,22 @@ _SHIFTS = tuple(32 * i for i in range(K))
 _HEX_KEY_CHARS = 64
 
 
-def _positions(key: str, nbits: int) -> list[int]:
-    """``K`` bit positions for ``key``: cut from the key itself when it is already a SHA-256 hex digest (every
-    cache key is), else from a BLAKE2b digest of it."""
-    value = None
+def _key_value(key: str) -> int:
+    """The key's hash as an integer of at least ``32 * K`` bits: the key itself when it is already a SHA-256 hex
+    digest (every cache key is), else a BLAKE2b digest of it."""
     if len(key) == _HEX_KEY_CHARS:
         try:
-            value = int(key, 16)
+            return int(key, 16)
         except ValueError:
-            value = None
-    if value is None:
-        value = int.from_bytes(
-            hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=4 * K).digest(), "little"
-        )
+            pass
+    return int.from_bytes(
+        hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=4 * K).digest(), "little"
+    )
+
+
+def _positions(key: str, nbits: int) -> list[int]:
+    """The ``K`` bit positions of ``key`` (32 bits of its hash each, reduced modulo ``nbits``)."""
+    value = _key_value(key)
     return [((value >> shift) & 0xFFFFFFFF) % nbits for shift in _SHIFTS]
 
 
@@ -97,8 +100,14 @@ class KeyPresence:
         return self.ready and now - self.synced_at < self.max_age
 
     def might_contain(self, key: str) -> bool:
-        bits = self._bits
-        return all(bits[p >> 3] & (1 << (p & 7)) for p in _positions(key, self._nbits))
+        # Probe by probe, stopping at the first clear bit: a miss (the common case) usually costs one or two.
+        bits, nbits = self._bits, self._nbits
+        value = _key_value(key)
+        for shift in _SHIFTS:
+            p = ((value >> shift) & 0xFFFFFFFF) % nbits
+            if not bits[p >> 3] & (1 << (p & 7)):
+                return False
+        return True
 
     def add(self, key: str) -> None:
         self.add_many((key,))

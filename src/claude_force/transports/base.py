@@ -17,6 +17,13 @@ from claude_force.models import Request, Response, Usage
 
 #: Response headers kept on ``Response.headers`` (the limiter adapts to them).
 KEPT_HEADER_PREFIX = "anthropic-ratelimit-"
+#: The rate-limit headers a response keeps (what the limiter reads), looked up by name: a case-insensitive
+#: lookup per name costs less than lower-casing and testing every header of every response.
+KEPT_HEADERS: tuple[str, ...] = tuple(
+    f"{KEPT_HEADER_PREFIX}{kind}-{field}"
+    for kind in ("requests", "tokens", "input-tokens", "output-tokens")
+    for field in ("limit", "remaining", "reset")
+)
 
 
 @runtime_checkable
@@ -101,8 +108,13 @@ def parse_message(
     if not text:
         raise EmptyResponse("response text is empty", request_id=request_id)
     kept: dict[str, str] = {}
-    if headers is not None:
-        kept = {k.lower(): v for k, v in headers.items() if k.lower().startswith(KEPT_HEADER_PREFIX)}
+    if (
+        headers is not None
+    ):  # aiohttp's and httpx's header maps are case-insensitive; a plain dict must be lower-case
+        for name in KEPT_HEADERS:
+            value = headers.get(name)
+            if value is not None:
+                kept[name] = value
     usage_raw = data.get("usage")
     if isinstance(usage_raw, dict):
         try:
