@@ -127,7 +127,9 @@ class ScreenLayer:
         if max_task_chars < 1 or max_task_tokens < 1:
             raise ValueError("max_task_chars and max_task_tokens must be positive")
         self._policy_for = policy_for
-        self._detector: Detector = detector if detector is not None else default_detector()
+        # The packaged rules compile on first use (about 0.15 s), so an orchestrator whose agents all run with
+        # policy "off" never pays for them.
+        self._detector: Detector | None = detector
         self._max_chars = max_task_chars
         self._max_tokens = max_task_tokens
         self._canary = canary
@@ -141,6 +143,13 @@ class ScreenLayer:
             f"ScreenLayer(scanned={self._scanned}, detected={self._detected}, blocked={self._blocked}, "
             f"leaks={self._leaks}, canary={self._canary})"
         )
+
+    @property
+    def detector(self) -> Detector:
+        """The detector in use (the packaged rules unless one was given), built on first use."""
+        if self._detector is None:
+            self._detector = default_detector()
+        return self._detector
 
     @property
     def stats(self) -> dict[str, int]:
@@ -173,9 +182,9 @@ class ScreenLayer:
             raise ValueError(f"unknown injection policy {policy!r}; use off, flag or block")
         if policy != "off":
             if len(task) > THREAD_SCAN_CHARS:
-                verdict = await asyncio.to_thread(self._detector.scan, task)
+                verdict = await asyncio.to_thread(self.detector.scan, task)
             else:
-                verdict = self._detector.scan(task)
+                verdict = self.detector.scan(task)
             self._apply(request, task, policy, verdict)
         if self._canary:
             request.context.canary = make_canary()
