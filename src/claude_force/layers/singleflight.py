@@ -3,8 +3,9 @@
 The upstream call runs in a task owned by the layer, not in the first caller's task, and every caller (the
 first one included) waits on a future of its own, which that task resolves in its last step. So cancelling
 any caller, the first one included, never cancels the call that the others wait on; only when *every* waiter
-has gone is the call cancelled, since nobody wants its answer. An error is delivered to every caller waiting at that moment and then forgotten:
-the next identical request makes a fresh call. Followers get their own copy of the response and
+has gone is the call cancelled, since nobody wants its answer. An error is delivered to every caller waiting
+at that moment and then forgotten: the next identical request makes a fresh call. An answer stays shared until
+the last caller has collected it. Followers get their own copy of the response and
 ``request.context.coalesced = True``.
 
 No lock is held across an ``await``: the in-flight table is touched only between awaits, on the event loop.
