@@ -17,15 +17,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from claude_force.security.injection import RuleDetector, Verdict
+from claude_force.security.injection import DefaultDetector, RuleDetector, Verdict
 
 DATA = Path(__file__).resolve().parent / "data" / "injection"
-SPLITS = ("dev", "heldout", "external")
+SPLITS = ("dev", "heldout", "external", "authored_nl")
+#: File of each split; ``authored_nl`` is benign only: hand-written hard requests, never trained or tuned on.
+FILES = {"authored_nl": "authored_nl_eval.jsonl"}
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def load(split: str) -> list[dict[str, str]]:
-    with (DATA / f"{split}.jsonl").open(encoding="utf-8") as fh:
+    with (DATA / FILES.get(split, f"{split}.jsonl")).open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
@@ -49,16 +51,30 @@ def _evaluate(records: list[dict[str, str]], verdicts: list[Verdict], threshold:
     }
 
 
-def run(*, detector: RuleDetector | None = None, splits: tuple[str, ...] = SPLITS) -> dict[str, Any]:
-    """Scan every record of each split; return figures per split, per action level and per threshold."""
-    det = detector if detector is not None else RuleDetector()
+def run(*, detector: DefaultDetector | None = None, splits: tuple[str, ...] = SPLITS) -> dict[str, Any]:
+    """Scan every record of each split; return figures per split, per action level and per threshold.
+
+    ``levels`` are the default detector's (rules, then the classifier); ``rules_only`` are the rules alone, the
+    screen before the classifier was added, so the classifier's share can be read off.
+    """
+    det = detector if detector is not None else DefaultDetector()
+    rules_alone = DefaultDetector(rules=RuleDetector(rules=det.rules), classifier=None)  # no second opinion
     threshold = det.rules.threshold
-    out: dict[str, Any] = {"threshold": threshold, "rules": len(det.rules.rules), "splits": {}}
+    classifier = det.classifier
+    out: dict[str, Any] = {
+        "threshold": threshold,
+        "rules": len(det.rules.rules),
+        "classifier": repr(classifier),
+        "splits": {},
+    }
     for split in splits:
         records = load(split)
         start = time.perf_counter()
         verdicts = [det.scan(r["text"]) for r in records]
         elapsed = time.perf_counter() - start
+        start = time.perf_counter()
+        alone = [rules_alone.scan(r["text"]) for r in records]
+        elapsed_rules = time.perf_counter() - start
         at = _evaluate(records, verdicts, threshold)
         per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for r, v in zip(records, verdicts, strict=False):
@@ -67,9 +83,11 @@ def run(*, detector: RuleDetector | None = None, splits: tuple[str, ...] = SPLIT
             per_source[key][1] += 1
         out["splits"][split] = {
             "levels": {"flag": at, "block": at},
+            "rules_only": _evaluate(records, alone, threshold),
             "sweep": [_evaluate(records, verdicts, t) for t in SWEEP],
             "per_source": {k: {"flagged": a, "total": b} for k, (a, b) in sorted(per_source.items())},
             "scan_ms_mean": 1000 * elapsed / max(1, len(records)),
+            "rules_scan_ms_mean": 1000 * elapsed_rules / max(1, len(records)),
             "chars_mean": sum(len(r["text"]) for r in records) / max(1, len(records)),
         }
     return out
@@ -93,6 +111,10 @@ def _print(result: dict[str, Any], *, sources: bool) -> None:
                 f"  {level:5}  detection {_pct(x['detection_rate'])} ({x['detected']}/{x['attacks']})"
                 f"   false positives {_pct(x['fp_rate'])} ({x['false_positives']}/{x['benign']})"
             )
+        ro = s["rules_only"]
+        print(
+            f"  rules alone: detection {_pct(ro['detection_rate'])}   false positives {_pct(ro['fp_rate'])}"
+        )
         sweep = "  ".join(
             f"{t['threshold']:.1f}: {_pct(t['detection_rate'])}/{_pct(t['fp_rate'])}" for t in s["sweep"]
         )
@@ -103,7 +125,7 @@ def _print(result: dict[str, Any], *, sources: bool) -> None:
 
 
 def _misses(n: int) -> None:
-    det = RuleDetector()
+    det = DefaultDetector()
     records = load("dev")
     shown = {"attack": 0, "benign": 0}
     for r in records:

@@ -281,6 +281,7 @@ def render_security(w: Mapping[str, Any]) -> list[str]:
     rows = []
     for split, s in res.get("splits", {}).items():
         lv = s.get("levels", {}).get("flag", {})
+        ro = s.get("rules_only", {})
         rows.append(
             [
                 split,
@@ -290,16 +291,28 @@ def render_security(w: Mapping[str, Any]) -> list[str]:
                 lv.get("benign"),
                 lv.get("false_positives"),
                 _pct(lv.get("fp_rate")),
+                f"{_pct(ro.get('detection_rate'))} / {_pct(ro.get('fp_rate'))}",
                 s.get("scan_ms_mean"),
             ]
         )
     lines = [
-        f"Rule threshold {_fmt(res.get('threshold'))}, {_fmt(res.get('rules'))} rules; `flag` and `block` act "
-        "on the same verdict.",
+        f"Rule threshold {_fmt(res.get('threshold'))}, {_fmt(res.get('rules'))} rules, then the classifier "
+        f"({_fmt(res.get('classifier'))}); `flag` and `block` act on the same verdict. *dev* is the classifier's "
+        "training split; *authored_nl* is benign only.",
         "",
     ]
     return lines + table(
-        ["split", "attacks", "detected", "detection rate", "benign", "false positives", "FP rate", "scan ms"],
+        [
+            "split",
+            "attacks",
+            "detected",
+            "detection rate",
+            "benign",
+            "false positives",
+            "FP rate",
+            "rules alone (det / FP)",
+            "scan ms",
+        ],
         rows,
     )
 

@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from claude_force.security import safe, scan
+from claude_force.security.classifier import RULE_ID as CLASSIFIER_ID
 from claude_force.security.injection import default_detector
 from claude_force.security.normalize import (
     INVISIBLE,
@@ -63,7 +64,7 @@ TEXT = st.one_of(
     st.lists(st.one_of(_SPECIAL, st.text(max_size=8)), max_size=60).map("".join),
 )
 
-_KNOWN_IDS = {r.id for r in default_detector().rules.rules}
+_KNOWN_IDS = {r.id for r in default_detector().rules.rules} | {CLASSIFIER_ID}
 _LIMITS = default_detector().rules.decode
 _DECODERS = {
     _LIMITS.base64_id,

@@ -1,4 +1,4 @@
-"""Prompt-injection screening: ``scan(text) -> Verdict``, rule-based by default, pluggable by protocol.
+"""Prompt-injection screening: ``scan(text) -> Verdict``, rules first, then a classifier; pluggable by protocol.
 
 The rules are data (``rules.json`` beside this module): each has an id, a weight in (0, 1], a description and
 one or more regular expressions. A text's score is ``1 - prod(1 - weight)`` over the rules that match (a
@@ -22,7 +22,9 @@ Example::
     >>> scan("Make the parser ignore the previous value of a repeated key").detected
     False
 
-A model-based detector only needs ``scan(text) -> Verdict``; several can be combined with
+The default detector (:class:`DefaultDetector`, what ``scan()`` uses) runs these rules first and asks the
+packaged linear classifier (:mod:`claude_force.security.classifier`) about the texts they pass. A model-based
+detector of your own only needs ``scan(text) -> Verdict``; several can be combined with
 :class:`CompositeDetector` or ``scan(text, detectors=[...])``.
 """
 
@@ -35,8 +37,9 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
+from claude_force.security.classifier import LinearDetector
 from claude_force.security.normalize import (
     confusables_table,
     decode_base64,
@@ -50,9 +53,11 @@ from claude_force.security.normalize import (
     mostly_printable,
     normalize,
 )
+from claude_force.security.verdict import CLEAN, CompositeDetector, Detector, Verdict, combine
 
 __all__ = [
     "CompositeDetector",
+    "DefaultDetector",
     "Detector",
     "Rule",
     "RuleDetector",
@@ -66,30 +71,8 @@ _DEFINE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
 _TARGETS = frozenset({"normalized", "raw"})
+_PACKAGED: Any = object()  # DefaultDetector's "the packaged classifier" (None means none)
 _EFFECTS = frozenset({"raise", "lower"})
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome of a scan: ``detected`` when ``score`` reached the threshold; ``rules`` that matched."""
-
-    detected: bool
-    score: float
-    rules: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form stored in ``CallContext.injection`` and ``AgentResult.metadata``."""
-        return {"detected": self.detected, "score": round(self.score, 4), "rules": list(self.rules)}
-
-
-CLEAN = Verdict(detected=False, score=0.0, rules=())
-
-
-@runtime_checkable
-class Detector(Protocol):
-    """Anything that scores a text for prompt injection (rule-based, a classifier, an LLM judge)."""
-
-    def scan(self, text: str) -> Verdict: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,50 +343,59 @@ class RuleDetector:
                     yield rule_id, decoded
 
 
-class CompositeDetector:
-    """Several detectors as one: detected if any detects; the score is the highest; rules are merged.
+class DefaultDetector:
+    """The packaged rules, with the packaged classifier as a second opinion.
+
+    The rules decide first. A text they pass is scored by the classifier
+    (:class:`~claude_force.security.classifier.LinearDetector`), which catches jailbreaks that say what they want
+    in their own words; if it fires, the verdict is detected, its score the higher of the two and its rules the
+    rules' plus ``classifier.linear``. A text the rules detect is not scored again. So a verdict is always the
+    rules' verdict, or that verdict raised to detected by the classifier, never lowered.
 
     Example::
 
-        detector = CompositeDetector(detectors=[RuleDetector(), MyClassifier()])
+        detector = DefaultDetector()                                    # what ``scan()`` uses
+        detector = DefaultDetector(rules=RuleDetector(rules=RuleSet.load("mine.json")))
+        detector = DefaultDetector(classifier=None)                     # the rules alone
     """
 
-    __slots__ = ("_detectors",)
+    __slots__ = ("_classifier", "_rules")
 
-    def __init__(self, *, detectors: Sequence[Detector]) -> None:
-        if not detectors:
-            raise ValueError("CompositeDetector needs at least one detector")
-        self._detectors = tuple(detectors)
+    def __init__(self, *, rules: RuleDetector | None = None, classifier: Detector | None = _PACKAGED) -> None:
+        self._rules = rules if rules is not None else RuleDetector()
+        self._classifier = LinearDetector() if classifier is _PACKAGED else classifier
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rule set of the rule detector (its threshold is the verdicts' threshold)."""
+        return self._rules.rules
+
+    @property
+    def classifier(self) -> Detector | None:
+        return self._classifier
 
     def __repr__(self) -> str:
-        return f"CompositeDetector(detectors={list(self._detectors)!r})"
+        return f"DefaultDetector(rules={self._rules!r}, classifier={self._classifier!r})"
 
     def scan(self, text: str) -> Verdict:
-        return combine([d.scan(text) for d in self._detectors])
-
-
-def combine(verdicts: Sequence[Verdict]) -> Verdict:
-    """Merge verdicts: any detection wins, the maximum score, rule ids in first-seen order."""
-    if not verdicts:
-        return CLEAN
-    rules: dict[str, None] = {}
-    for v in verdicts:
-        rules.update(dict.fromkeys(v.rules))
-    return Verdict(
-        detected=any(v.detected for v in verdicts),
-        score=max(v.score for v in verdicts),
-        rules=tuple(rules),
-    )
+        verdict = self._rules.scan(text)
+        if verdict.detected or self._classifier is None:
+            return verdict
+        second = self._classifier.scan(text)
+        if not second.detected:
+            return verdict
+        rules = dict.fromkeys((*verdict.rules, *second.rules))
+        return Verdict(detected=True, score=max(verdict.score, second.score), rules=tuple(rules))
 
 
 @functools.lru_cache(maxsize=1)
-def default_detector() -> RuleDetector:
-    """The shared detector built from the packaged rules (built once)."""
-    return RuleDetector()
+def default_detector() -> DefaultDetector:
+    """The shared default detector: packaged rules plus packaged classifier (built once, loaded on first scan)."""
+    return DefaultDetector()
 
 
 def scan(text: str, *, detectors: Sequence[Detector] | None = None) -> Verdict:
-    """Screen ``text`` for prompt injection with the default rules, or with ``detectors`` combined."""
+    """Screen ``text`` for prompt injection with the default detector, or with ``detectors`` combined."""
     if detectors is None:
         return default_detector().scan(text)
     return combine([d.scan(text) for d in detectors])
