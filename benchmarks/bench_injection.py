@@ -17,7 +17,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from claude_force.security.injection import DefaultDetector, RuleDetector, Verdict
+from claude_force.security.classifier import RULE_ID as CLASSIFIER_ID
+from claude_force.security.injection import DefaultDetector, Verdict
+from claude_force.security.verdict import CLEAN
 
 DATA = Path(__file__).resolve().parent / "data" / "injection"
 SPLITS = ("dev", "heldout", "external", "authored_nl")
@@ -58,13 +60,11 @@ def run(*, detector: DefaultDetector | None = None, splits: tuple[str, ...] = SP
     screen before the classifier was added, so the classifier's share can be read off.
     """
     det = detector if detector is not None else DefaultDetector()
-    rules_alone = DefaultDetector(rules=RuleDetector(rules=det.rules), classifier=None)  # no second opinion
     threshold = det.rules.threshold
     classifier = det.classifier
     out: dict[str, Any] = {
         "threshold": threshold,
         "rules": len(det.rules.rules),
-        "classifier": repr(classifier),
         "splits": {},
     }
     for split in splits:
@@ -72,9 +72,9 @@ def run(*, detector: DefaultDetector | None = None, splits: tuple[str, ...] = SP
         start = time.perf_counter()
         verdicts = [det.scan(r["text"]) for r in records]
         elapsed = time.perf_counter() - start
-        start = time.perf_counter()
-        alone = [rules_alone.scan(r["text"]) for r in records]
-        elapsed_rules = time.perf_counter() - start
+        # The default detector returns the rules' verdict unchanged unless the classifier raised it (then the
+        # rules' own score was below the threshold), so this is the rules alone at the threshold.
+        alone = [CLEAN if CLASSIFIER_ID in v.rules else v for v in verdicts]
         at = _evaluate(records, verdicts, threshold)
         per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for r, v in zip(records, verdicts, strict=False):
@@ -87,9 +87,9 @@ def run(*, detector: DefaultDetector | None = None, splits: tuple[str, ...] = SP
             "sweep": [_evaluate(records, verdicts, t) for t in SWEEP],
             "per_source": {k: {"flagged": a, "total": b} for k, (a, b) in sorted(per_source.items())},
             "scan_ms_mean": 1000 * elapsed / max(1, len(records)),
-            "rules_scan_ms_mean": 1000 * elapsed_rules / max(1, len(records)),
             "chars_mean": sum(len(r["text"]) for r in records) / max(1, len(records)),
         }
+    out["classifier"] = repr(classifier)  # after the scans, so it shows the loaded model
     return out
 
 

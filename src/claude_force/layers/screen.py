@@ -127,8 +127,8 @@ class ScreenLayer:
         if max_task_chars < 1 or max_task_tokens < 1:
             raise ValueError("max_task_chars and max_task_tokens must be positive")
         self._policy_for = policy_for
-        # The packaged rules compile on first use (about 0.15 s), so an orchestrator whose agents all run with
-        # policy "off" never pays for them.
+        # The packaged rules and classifier load on first use (about 0.2 s), so an orchestrator whose agents all
+        # run with policy "off" never pays for them.
         self._detector: Detector | None = detector
         self._max_chars = max_task_chars
         self._max_tokens = max_task_tokens
@@ -146,7 +146,7 @@ class ScreenLayer:
 
     @property
     def detector(self) -> Detector:
-        """The detector in use (the packaged rules unless one was given), built on first use."""
+        """The detector in use (the packaged rules and classifier unless one was given), built on first use."""
         if self._detector is None:
             self._detector = default_detector()
         return self._detector
