@@ -32,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from claude_force.security.normalize import normalize
+from claude_force.security.normalize import bound_text, normalize
 from claude_force.security.verdict import Verdict
 
 __all__ = ["LinearDetector", "LinearModel", "text_features"]
@@ -49,9 +49,7 @@ def text_features(text: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> set[str]:
 
     Training and scanning both call this, so a model always sees features made the same way.
     """
-    if len(text) > 2 * max_chars:
-        text = text[:max_chars] + "\n" + text[-max_chars:]
-    tokens = _TOKEN.findall(normalize(text))
+    tokens = _TOKEN.findall(normalize(bound_text(text, max_chars)))
     features = set(tokens)
     features.update(f"{a} {b}" for a, b in itertools.pairwise(tokens))
     return features

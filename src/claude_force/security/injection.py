@@ -41,6 +41,7 @@ from typing import Any
 
 from claude_force.security.classifier import LinearDetector
 from claude_force.security.normalize import (
+    bound_text,
     confusables_table,
     decode_base64,
     decode_hex,
@@ -247,13 +248,6 @@ def _parse_rule(raw: Any, defines: Mapping[str, str]) -> Rule:
 
 def _noisy_or(weights: Sequence[float]) -> float:
     return 1.0 - math.prod(1.0 - min(1.0, max(0.0, w)) for w in weights)
-
-
-def bound_text(text: str, max_chars: int) -> str:
-    """The first and last ``max_chars`` characters of ``text`` (all of it when short enough)."""
-    if len(text) <= 2 * max_chars:
-        return text
-    return text[:max_chars] + "\n" + text[-max_chars:]
 
 
 class RuleDetector:

@@ -36,6 +36,7 @@ from typing import Any
 
 __all__ = [
     "INVISIBLE",
+    "bound_text",
     "decode_base64",
     "decode_hex",
     "decode_leetspeak",
@@ -114,6 +115,13 @@ def strip_invisible(text: str) -> str:
 
 def _collapse(match: re.Match[str]) -> str:
     return "\n" if any(ch in _LINE_BREAKS for ch in match.group()) else " "
+
+
+def bound_text(text: str, max_chars: int) -> str:
+    """The first and last ``max_chars`` characters of ``text`` (all of it when short enough)."""
+    if len(text) <= 2 * max_chars:
+        return text
+    return text[:max_chars] + "\n" + text[-max_chars:]
 
 
 def normalize(text: str, *, table: Mapping[int, str] | None = None) -> str:
