@@ -34,7 +34,7 @@ import random
 import re
 import sys
 import sysconfig
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import build_dataset as bd  # noqa: E402
 
-from claude_force.security.classifier import DEFAULT_MAX_CHARS, text_features  # noqa: E402
+from claude_force.security.classifier import DEFAULT_MAX_CHARS, LinearModel, text_features  # noqa: E402
 from claude_force.security.injection import RuleDetector  # noqa: E402
 
 OUT = ROOT / "src" / "claude_force" / "security" / "classifier.json"
@@ -227,10 +227,9 @@ def fit(
     return weights, bias
 
 
-def score(weights: dict[str, float], bias: float, feats: Iterable[str]) -> float:
-    known = [weights[f] for f in feats if f in weights]
-    z = bias + (math.fsum(known) / math.sqrt(len(known)) if known else 0.0)
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+def score(weights: dict[str, float], bias: float, feats: set[str]) -> float:
+    """The packaged model's own formula (``LinearModel.score``), so training and scanning cannot drift apart."""
+    return LinearModel(weights=weights, bias=bias, threshold=0.5).score(feats)
 
 
 def cross_validate(
@@ -286,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     records = load("dev") + load("extra") + load("authored") + load("short")
     features = [text_features(r["text"], max_chars=DEFAULT_MAX_CHARS) for r in records]
     labels = [int(r["label"] == "attack") for r in records]
-    rules = [RuleDetector().scan(r["text"]).detected for r in records]
+    rule_detector = RuleDetector()
+    rules = [rule_detector.scan(r["text"]).detected for r in records]
     cv = cross_validate(records, features, labels, rules)
     clean = [c for c in cv if c["added_fp"] == 0]
     best = max(clean, key=lambda c: (c["detection"], c["threshold"], c["min_known"]))

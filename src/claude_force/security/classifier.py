@@ -4,8 +4,9 @@ The rules (:mod:`claude_force.security.injection`) recognise what an injection *
 tokens, encodings. What they miss are jailbreaks that say it in their own words: long role-play set-ups, persona
 prompts, "hypothetical" framings. This detector scores the whole text instead: a logistic regression over the
 words and word pairs of the normalised text (the same normalisation as the rules), with weights learned from the
-labelled evaluation set's ``dev`` split plus extra benign engineering text, by
-``benchmarks/data/injection/train_classifier.py``. It never saw the ``heldout`` or ``external`` splits.
+labelled evaluation set's ``dev`` split plus benign-only text (docstrings, README sections and natural-language
+requests written for training), by ``benchmarks/data/injection/train_classifier.py``. It never saw the
+``heldout``, ``external`` or ``authored_nl`` splits.
 
 The model is data (``classifier.json``): a bias, a threshold and one weight per feature (a word, or two words
 joined by a space). A text's score is ``sigmoid(bias + sum(weights of its features) / sqrt(count))`` over the
