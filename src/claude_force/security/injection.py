@@ -34,7 +34,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from claude_force.security.normalize import (
     mostly_printable,
     normalize,
 )
+from claude_force.security.prefilter import Clauses, LiteralIndex, has_any, may_match, required_literals
 from claude_force.security.verdict import CLEAN, CompositeDetector, Detector, Verdict, combine
 
 __all__ = [
@@ -83,7 +84,9 @@ class Rule:
     ``min_count`` > 1 means the patterns must match that many non-overlapping places in total (one phrase that
     several patterns match counts once). ``requires`` is a cheap pre-filter: the patterns only run if one of these
     substrings is in the text. ``skip_if_ascii`` skips pure-ASCII text. ``effect`` is ``"raise"`` (evidence of an
-    injection) or ``"lower"`` (a context cue that scales the score down).
+    injection) or ``"lower"`` (a context cue that scales the score down). ``needs`` holds each pattern's necessary
+    literals (derived from the pattern when not given, see :mod:`claude_force.security.prefilter`): a pattern
+    whose literals are absent is not run, which never changes whether the rule matches.
     """
 
     id: str
@@ -95,15 +98,32 @@ class Rule:
     requires: tuple[str, ...] = ()
     skip_if_ascii: bool = False
     effect: str = "raise"
+    needs: tuple[Clauses, ...] = ()
 
-    def matches(self, text: str) -> bool:
+    def __post_init__(self) -> None:
+        if not self.needs:
+            object.__setattr__(self, "needs", tuple(required_literals(p) for p in self.patterns))
+        elif len(self.needs) != len(self.patterns):
+            raise ValueError(
+                f"rule {self.id!r}: {len(self.needs)} prefilters for {len(self.patterns)} patterns"
+            )
+
+    def matches(self, text: str, present: Set[str] | None = None) -> bool:
+        """Whether the rule matches ``text``; ``present`` is what a :class:`LiteralIndex` of the rule's literals
+        found in ``text``, if the caller has it (the answer is the same, only cheaper)."""
         if self.skip_if_ascii and text.isascii():
             return False
-        if self.requires and not any(r in text for r in self.requires):
+        if self.requires and not has_any(self.requires, text, present):
             return False
         if self.min_count <= 1:
-            return any(p.search(text) is not None for p in self.patterns)
-        spans = sorted((m.start(), m.end()) for p in self.patterns for m in p.finditer(text))
+            for pattern, need in zip(self.patterns, self.needs, strict=True):
+                if (not need or may_match(need, text, present)) and pattern.search(text) is not None:
+                    return True
+            return False
+        candidates = [
+            p for p, need in zip(self.patterns, self.needs, strict=True) if may_match(need, text, present)
+        ]
+        spans = sorted((m.start(), m.end()) for p in candidates for m in p.finditer(text))
         seen, end = 0, -1
         for start, stop in spans:  # greedy count of places that do not overlap
             if start >= end:
@@ -246,6 +266,14 @@ def _parse_rule(raw: Any, defines: Mapping[str, str]) -> Rule:
     )
 
 
+def _literals(rules: Sequence[Rule]) -> Iterator[str]:
+    for rule in rules:
+        yield from rule.requires
+        for need in rule.needs:
+            for clause in need:
+                yield from clause
+
+
 def _noisy_or(weights: Sequence[float]) -> float:
     return 1.0 - math.prod(1.0 - min(1.0, max(0.0, w)) for w in weights)
 
@@ -262,10 +290,13 @@ class RuleDetector:
             print(verdict.score, verdict.rules)
     """
 
-    __slots__ = ("_rules",)
+    __slots__ = ("_index", "_plan", "_rules")
 
     def __init__(self, *, rules: RuleSet | None = None) -> None:
         self._rules = rules if rules is not None else RuleSet.load()
+        self._index = LiteralIndex(_literals(self._rules.rules))
+        # (rule, whether it has literals to look up): a rule without any never needs the index.
+        self._plan = tuple((r, bool(r.requires) or any(r.needs)) for r in self._rules.rules)
 
     @property
     def rules(self) -> RuleSet:
@@ -283,10 +314,17 @@ class RuleDetector:
     def _scan(self, text: str, *, depth: int) -> Verdict:
         rs = self._rules
         views = {"raw": text, "normalized": normalize(text, table=rs.confusables)}
+        present: dict[str, frozenset[str]] = {}  # per view, computed for the first rule with literals
         hits: dict[str, float] = {}
         lowers: dict[str, float] = {}
-        for rule in rs.rules:
-            if rule.matches(views[rule.target]):
+        for rule, literal in self._plan:
+            view = views[rule.target]
+            found = None
+            if literal:
+                found = present.get(rule.target)
+                if found is None:
+                    found = present[rule.target] = self._index.present(view)
+            if rule.matches(view, found):
                 (lowers if rule.effect == "lower" else hits)[rule.id] = rule.weight
         if depth < rs.decode.max_depth:
             for rule_id, decoded in self._decoded(text, top=depth == 0):

@@ -56,7 +56,7 @@ INVISIBLE = re.compile(
     "\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-_WHITESPACE = re.compile(r"\s+")
+_WHITESPACE = re.compile(r"\s{2,}|[^\S ]")  # every whitespace run but a lone space (which stays as it is)
 _TAGS = re.compile("[\U000e0020-\U000e007e]+")
 _WORD = re.compile(r"\w+")
 _LATIN = re.compile(r"[a-z]")
@@ -148,6 +148,7 @@ def decode_tag_characters(text: str) -> str | None:
 _MORSE_CHARS = str.maketrans(
     {"\u00b7": ".", "\u2022": ".", "\u2219": ".", "\u2212": "-", "\u2013": "-", "\u2014": "-"}
 )
+_MORSE_SYMBOLS = ".-\u00b7\u2022\u2219\u2212\u2013\u2014"
 _MORSE_RUN = re.compile(r"[.\-]{1,7}(?:[ /|]{1,5}[.\-]{1,7}){11,}")
 _MORSE_WORD_BREAK = re.compile(r"\s*[/|]\s*|\s{2,}")
 _MORSE_CODES = (
@@ -166,13 +167,15 @@ _ROT13 = str.maketrans(
 )
 _LEET_TOKEN = re.compile(r"[A-Za-z0-9@$]{2,}")
 _LEET_ONLY = re.compile(r"[A-Za-z]*[013457@$][A-Za-z013457@$]*")
+_LEET_HINT = re.compile(r"[A-Za-z][013457@$]|[013457@$][A-Za-z]")
 _LEET = str.maketrans("013457@$", "oieastas")
 _SPACED_RUN = re.compile(r"(?<![^\s\"'(])[A-Za-z](?:[ .\-_][A-Za-z]){2,}(?![^\s\"'),.!?:;])")
 
 
 def decode_morse(text: str, *, min_letters: int = 8) -> str | None:
     """The text of Morse-code runs (``.. --. -. --- .-. .``), words split on ``/``, ``|`` or two spaces."""
-    if "." not in text and "-" not in text and "\u00b7" not in text and "\u2022" not in text:
+    # A run is 12+ groups of dots and dashes: text with fewer such characters has none (a cheap exact test).
+    if sum(text.count(ch) for ch in _MORSE_SYMBOLS) < 12:
         return None
     words: list[str] = []
     for run in _MORSE_RUN.finditer(text.translate(_MORSE_CHARS)):
@@ -195,6 +198,9 @@ def decode_leetspeak(text: str, *, min_tokens: int = 3, min_ratio: float = 0.15)
 
     A leetspeak word mixes letters with ``0 1 3 4 5 7 @ $`` only (``sha256`` and ``utf8`` do not count).
     """
+    # Every leetspeak word has a letter next to one of 0134579@$ somewhere: too few such places, too few words.
+    if len(_LEET_HINT.findall(text)) < min_tokens:
+        return None
     tokens = _LEET_TOKEN.findall(text)
     leet = {t for t in tokens if _LEET_ONLY.fullmatch(t) and not t.isdigit() and any(c.isalpha() for c in t)}
     if len(leet) < min_tokens or sum(t in leet for t in tokens) < min_ratio * len(tokens):

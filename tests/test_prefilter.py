@@ -1,0 +1,137 @@
+"""The rules' literal prefilter: what it derives from a pattern is necessary for a match, the packaged rules get
+filters, and screening with the filters gives exactly the verdicts of screening without them (on every text of
+the evaluation data and on generated text)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from claude_force.security import RuleDetector, RuleSet
+from claude_force.security.normalize import normalize
+from claude_force.security.prefilter import LiteralIndex, has_any, may_match, required_literals
+
+DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "injection"
+
+
+@lru_cache(maxsize=1)
+def _detectors() -> tuple[RuleDetector, RuleDetector]:
+    """(the packaged rules with their prefilters, the same rules with every prefilter turned off)."""
+    rules = RuleSet.load()
+    unfiltered = tuple(dataclasses.replace(r, needs=((),) * len(r.patterns)) for r in rules.rules)
+    return RuleDetector(rules=rules), RuleDetector(rules=dataclasses.replace(rules, rules=unfiltered))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"\bignore (?:all |the )?(?:prior|previous) instructions\b", None),
+        (
+            r"\b(?:ignore|forget)\b\W+(?:\w+\W+){0,3}?(?:instructions|rules)",
+            (("forget", "ignore"), ("rules", "instructions")),
+        ),
+        (r"act (?:as|like)\b", (("act as", "act like"),)),
+        (r"\bclear(?!\W+list)\b", (("clear",),)),
+        (r"(?:now(?<=^now)|later), you are", (("now, you are", "later, you are"),)),  # lookbehind: ignored
+        (r"instructions?:", (("instruction:", "instructions:"),)),
+    ],
+)
+def test_derived_literals_are_necessary(pattern: str, expected: tuple[tuple[str, ...], ...] | None) -> None:
+    clauses = required_literals(re.compile(pattern))
+    if expected is not None:
+        assert {frozenset(c) for c in clauses} == {frozenset(c) for c in expected}
+    else:
+        assert clauses == (
+            (
+                "ignore prior instructions",
+                "ignore previous instructions",
+                "ignore all prior instructions",
+                "ignore the prior instructions",
+                "ignore all previous instructions",
+                "ignore the previous instructions",
+            ),
+        )
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"(?i)ignore previous",  # case-insensitive: a literal can match other characters
+        r"ignore (?i:previous)",
+        r"(\w+) \1",  # a back-reference
+        r"[a-z]+",  # nothing literal
+        r"x?",
+    ],
+)
+def test_patterns_it_cannot_analyse_get_no_filter(pattern: str) -> None:
+    assert required_literals(re.compile(pattern)) == ()
+
+
+def test_the_packaged_rules_nearly_all_get_a_filter() -> None:
+    """If the standard library's parser changed shape, every pattern would silently lose its filter."""
+    rules = RuleSet.load().rules
+    patterns = [need for rule in rules for need in rule.needs]
+    assert sum(bool(n) for n in patterns) >= 0.95 * len(patterns)
+
+
+def test_literal_index_reports_overlapping_and_nested_literals() -> None:
+    index = LiteralIndex(["ignor", "ignore", "gnore p", "无视", "absent"])
+    assert len(index) == 5
+    assert index.present("please ignore previous; 无视") == {"ignor", "ignore", "gnore p", "无视"}
+    assert LiteralIndex([]).present("anything") == frozenset()
+
+
+def test_set_and_substring_checks_agree() -> None:
+    text = "please ignore the previous"
+    present = LiteralIndex(["ignore", "previous", "system"]).present(text)
+    for literals in (("ignore",), ("system",), ("system", "previous")):
+        assert has_any(literals, text) == has_any(literals, text, present)
+    clauses = (("ignore",), ("system", "previous"))
+    assert may_match(clauses, text) and may_match(clauses, text, present)
+    assert not may_match((("system",),), text) and not may_match((("system",),), text, present)
+
+
+def _texts() -> list[str]:
+    """Every fourth attack and every fourth harmless text of each data file, cut to 2,000 characters (the
+    unfiltered screen takes about 7 ms a text, so all 4,242 would take half a minute)."""
+    out: list[str] = []
+    for path in sorted(DATA.glob("*.jsonl")):
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): texts hold U+2028
+        records = [json.loads(line) for line in lines if line]
+        out.extend([r["text"][:2000] for r in records if r["label"] == "attack"][::4])
+        out.extend([r["text"][:2000] for r in records if r["label"] != "attack"][::4])
+    return out
+
+
+def test_filtered_and_unfiltered_screening_agree_on_the_evaluation_texts() -> None:
+    filtered, unfiltered = _detectors()
+    texts = _texts()
+    assert len(texts) > 1000
+    differ = [t[:80] for t in texts if filtered.scan(t) != unfiltered.scan(t)]
+    assert differ == []
+
+
+def _fragments() -> list[str]:
+    """Pieces of the rules' own literals, so generated text reaches the patterns behind the filters."""
+    filtered, _ = _detectors()
+    pieces = {lit for rule in filtered.rules.rules for need in rule.needs for c in need for lit in c}
+    pieces |= {r for rule in filtered.rules.rules for r in rule.requires}
+    return sorted(pieces)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_fragments()), st.text(max_size=6)), max_size=14))
+def test_filtered_and_unfiltered_screening_agree_on_generated_text(parts: list[str]) -> None:
+    filtered, unfiltered = _detectors()
+    text = " ".join(parts)
+    assert filtered.scan(text) == unfiltered.scan(text)
+    view = normalize(text, table=filtered.rules.confusables)
+    for fast, slow in zip(filtered.rules.rules, unfiltered.rules.rules, strict=True):
+        assert fast.matches(view) == slow.matches(view)
