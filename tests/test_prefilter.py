@@ -135,3 +135,33 @@ def test_filtered_and_unfiltered_screening_agree_on_generated_text(parts: list[s
     view = normalize(text, table=filtered.rules.confusables)
     for fast, slow in zip(filtered.rules.rules, unfiltered.rules.rules, strict=True):
         assert fast.matches(view) == slow.matches(view)
+
+
+# Random regular expressions over a small alphabet, so generated texts often match them.
+_ATOMS = st.sampled_from(
+    ["a", "b", "ab", "ba", "abc", " ", "x", r"\w", r"\W", r"\s", "[ab]", "[a-c]", ".", r"\b"]
+)
+
+
+def _regex(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.lists(children, min_size=1, max_size=4).map("".join),  # concatenation
+        st.lists(children, min_size=2, max_size=3).map(lambda xs: "(?:" + "|".join(xs) + ")"),
+        children.map(lambda x: f"(?:{x})?"),
+        children.map(lambda x: f"(?:{x})+"),
+        children.map(lambda x: f"(?:{x}){{1,3}}?"),
+        children.map(lambda x: f"(?:{x}){{0,2}}"),
+        children.map(lambda x: f"({x})"),
+        children.map(lambda x: f"(?!{x})"),
+        children.map(lambda x: f"(?<=a){x}"),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.recursive(_ATOMS, _regex, max_leaves=10), st.text(alphabet="abcx \n", max_size=30))
+def test_a_pattern_never_matches_where_its_literals_are_absent(source: str, text: str) -> None:
+    pattern = re.compile(source)
+    clauses = required_literals(pattern)
+    if pattern.search(text) is not None:
+        assert may_match(clauses, text), (source, text, clauses)
+        assert may_match(clauses, text, LiteralIndex(lit for c in clauses for lit in c).present(text))
