@@ -88,6 +88,13 @@ def test_literal_index_reports_overlapping_and_nested_literals() -> None:
     assert LiteralIndex([]).present("anything") == frozenset()
 
 
+def test_literal_index_takes_any_str() -> None:
+    """Lone surrogates (JSON allows "\\ud800"), NULs and astral characters are just characters to it."""
+    index = LiteralIndex(["ab", "\U0001f600x"])
+    assert index.present("ab\ud800\x00\U0001f600x") == {"ab", "\U0001f600x"}
+    assert index.present("\udfff") == frozenset()
+
+
 def test_set_and_substring_checks_agree() -> None:
     text = "please ignore the previous"
     present = LiteralIndex(["ignore", "previous", "system"]).present(text)
