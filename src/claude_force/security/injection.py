@@ -295,8 +295,12 @@ class RuleDetector:
     def __init__(self, *, rules: RuleSet | None = None) -> None:
         self._rules = rules if rules is not None else RuleSet.load()
         self._index = LiteralIndex(_literals(self._rules.rules))
-        # (rule, whether it has literals to look up): a rule without any never needs the index.
-        self._plan = tuple((r, bool(r.requires) or any(r.needs)) for r in self._rules.rules)
+        # (rule, whether it has literals to look up, its ``requires`` as a set or None): a rule without literals
+        # never needs the index, and one whose ``requires`` are all absent is skipped with one set operation.
+        self._plan = tuple(
+            (r, bool(r.requires) or any(r.needs), frozenset(r.requires) if r.requires else None)
+            for r in self._rules.rules
+        )
 
     @property
     def rules(self) -> RuleSet:
@@ -317,13 +321,15 @@ class RuleDetector:
         present: dict[str, frozenset[str]] = {}  # per view, computed for the first rule with literals
         hits: dict[str, float] = {}
         lowers: dict[str, float] = {}
-        for rule, literal in self._plan:
+        for rule, literal, requires in self._plan:
             view = views[rule.target]
             found = None
             if literal:
                 found = present.get(rule.target)
                 if found is None:
                     found = present[rule.target] = self._index.present(view)
+                if requires is not None and found.isdisjoint(requires):
+                    continue  # what rule.matches() would find first, without the call
             if rule.matches(view, found):
                 (lowers if rule.effect == "lower" else hits)[rule.id] = rule.weight
         if depth < rs.decode.max_depth:

@@ -73,8 +73,14 @@ def may_match(clauses: Clauses, text: str, present: Set[str] | None = None) -> b
     ``present``, when given, must be :meth:`LiteralIndex.present` of ``text`` for an index holding every literal of
     ``clauses``; the checks are then set lookups instead of substring searches.
     """
-    for clause in clauses:  # noqa: SIM110 - a loop, not all(genexpr): this runs for every pattern of every scan
-        if not has_any(clause, text, present):
+    # Loops, not all(genexpr), and no has_any() call: this runs for every candidate pattern of every scan.
+    if present is not None:
+        for clause in clauses:  # noqa: SIM110
+            if present.isdisjoint(clause):
+                return False
+        return True
+    for clause in clauses:  # noqa: SIM110
+        if not any(literal in text for literal in clause):
             return False
     return True
 
