@@ -17,8 +17,8 @@ ASCII-only ``\\b`` and ``\\w``, and no lookarounds, so they would match differen
 Example::
 
     >>> import re
-    >>> required_literals(re.compile(r"\\bignore (?:all |the )?(?:previous|prior) instructions"))
-    (('ignore ',), ('previous', 'prior'), (' instructions',))
+    >>> required_literals(re.compile(r"\\b(?:ignore|forget)\\b\\W+(?:\\w+\\W+){0,3}?(?:instructions|rules)"))
+    (('forget', 'ignore'), ('rules', 'instructions'))
 """
 
 from __future__ import annotations
