@@ -1,6 +1,6 @@
 """The rules' literal prefilter: what it derives from a pattern is necessary for a match, the packaged rules get
-filters, and screening with the filters gives exactly the verdicts of screening without them (on every text of
-the evaluation data and on generated text)."""
+filters, and screening with the filters gives exactly the verdicts of screening without them (on a sample of the
+evaluation data and on generated text)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,19 @@ def _detectors() -> tuple[RuleDetector, RuleDetector]:
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [
-        (r"\bignore (?:all |the )?(?:prior|previous) instructions\b", None),
+        (
+            r"\bignore (?:all |the )?(?:prior|previous) instructions\b",  # few enough spellings: each is a literal
+            (
+                (
+                    "ignore prior instructions",
+                    "ignore previous instructions",
+                    "ignore all prior instructions",
+                    "ignore the prior instructions",
+                    "ignore all previous instructions",
+                    "ignore the previous instructions",
+                ),
+            ),
+        ),
         (
             r"\b(?:ignore|forget)\b\W+(?:\w+\W+){0,3}?(?:instructions|rules)",
             (("forget", "ignore"), ("rules", "instructions")),
@@ -43,21 +55,9 @@ def _detectors() -> tuple[RuleDetector, RuleDetector]:
         (r"instructions?:", (("instruction:", "instructions:"),)),
     ],
 )
-def test_derived_literals_are_necessary(pattern: str, expected: tuple[tuple[str, ...], ...] | None) -> None:
+def test_derived_literals_are_necessary(pattern: str, expected: tuple[tuple[str, ...], ...]) -> None:
     clauses = required_literals(re.compile(pattern))
-    if expected is not None:
-        assert {frozenset(c) for c in clauses} == {frozenset(c) for c in expected}
-    else:
-        assert clauses == (
-            (
-                "ignore prior instructions",
-                "ignore previous instructions",
-                "ignore all prior instructions",
-                "ignore the prior instructions",
-                "ignore all previous instructions",
-                "ignore the previous instructions",
-            ),
-        )
+    assert {frozenset(c) for c in clauses} == {frozenset(c) for c in expected}
 
 
 @pytest.mark.parametrize(
@@ -140,8 +140,15 @@ def test_filtered_and_unfiltered_screening_agree_on_generated_text(parts: list[s
     text = " ".join(parts)
     assert filtered.scan(text) == unfiltered.scan(text)
     view = normalize(text, table=filtered.rules.confusables)
+    present = _index().present(view)
     for fast, slow in zip(filtered.rules.rules, unfiltered.rules.rules, strict=True):
-        assert fast.matches(view) == slow.matches(view)
+        # substring checks, set checks against the one-pass index, and no prefilter at all: one answer
+        assert fast.matches(view) == fast.matches(view, present) == slow.matches(view)
+
+
+@lru_cache(maxsize=1)
+def _index() -> LiteralIndex:
+    return LiteralIndex(_fragments())
 
 
 # Random regular expressions over a small alphabet, so generated texts often match them.
