@@ -34,7 +34,7 @@ test: venv-dev
 
 lint: venv-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/vermin --target=3.10- --violations --no-tips --eval-annotations --backport typing_extensions src/claude_force
 

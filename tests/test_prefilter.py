@@ -16,7 +16,17 @@ from hypothesis import strategies as st
 
 from claude_force.security import RuleDetector, RuleSet
 from claude_force.security.normalize import normalize
-from claude_force.security.prefilter import LiteralIndex, has_any, may_match, required_literals
+from claude_force.security.prefilter import (
+    CACHE_FILE,
+    LiteralIndex,
+    cache_document,
+    has_any,
+    literals_for,
+    may_match,
+    parse_cache,
+    pattern_key,
+    required_literals,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "injection"
 
@@ -79,6 +89,33 @@ def test_the_packaged_rules_nearly_all_get_a_filter() -> None:
     rules = RuleSet.load().rules
     patterns = [need for rule in rules for need in rule.needs]
     assert sum(bool(n) for n in patterns) >= 0.95 * len(patterns)
+
+
+def test_the_packaged_cache_holds_exactly_what_derivation_gives() -> None:
+    """Stale after an edit of rules.json: run scripts/build_prefilter_cache.py."""
+    patterns = [p for rule in RuleSet.load().rules for p in rule.patterns]
+    text = (Path(__file__).resolve().parents[1] / "src/claude_force/security" / CACHE_FILE).read_text("utf-8")
+    assert json.loads(text)["entries"] == cache_document(patterns)["entries"]
+    assert all(literals_for(p) == required_literals(p) for p in patterns)
+
+
+def test_a_pattern_the_cache_does_not_hold_is_derived() -> None:
+    pattern = re.compile(r"\bno rule file has this (?:pattern|regex)")
+    assert pattern_key(pattern) != pattern_key(re.compile(pattern.pattern + " "))
+    assert literals_for(pattern) == required_literals(pattern) != ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "not json", "[]", '{"entries": []}', '{"entries": {"k": "x"}}', '{"entries": {"k": [[1]]}}'],
+)
+def test_a_malformed_cache_gives_no_entries(text: str) -> None:
+    assert parse_cache(text) == {}
+
+
+def test_a_cache_entry_of_the_wrong_shape_is_left_out() -> None:
+    doc = {"entries": {"good": [["ab", "cd"]], "empty": [], "bad": [[]], "worse": [["ok", 2]]}}
+    assert parse_cache(json.dumps(doc)) == {"good": (("ab", "cd"),), "empty": ()}
 
 
 def test_literal_index_reports_overlapping_and_nested_literals() -> None:

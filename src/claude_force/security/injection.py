@@ -54,7 +54,7 @@ from claude_force.security.normalize import (
     mostly_printable,
     normalize,
 )
-from claude_force.security.prefilter import Clauses, LiteralIndex, has_any, may_match, required_literals
+from claude_force.security.prefilter import Clauses, LiteralIndex, has_any, literals_for, may_match
 from claude_force.security.verdict import CLEAN, CompositeDetector, Detector, Verdict, combine
 
 __all__ = [
@@ -102,7 +102,7 @@ class Rule:
 
     def __post_init__(self) -> None:
         if not self.needs:
-            object.__setattr__(self, "needs", tuple(required_literals(p) for p in self.patterns))
+            object.__setattr__(self, "needs", tuple(literals_for(p) for p in self.patterns))
         elif len(self.needs) != len(self.patterns):
             raise ValueError(
                 f"rule {self.id!r}: {len(self.needs)} prefilters for {len(self.patterns)} patterns"
