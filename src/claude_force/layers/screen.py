@@ -127,7 +127,7 @@ class ScreenLayer:
         if max_task_chars < 1 or max_task_tokens < 1:
             raise ValueError("max_task_chars and max_task_tokens must be positive")
         self._policy_for = policy_for
-        # The packaged rules and classifier load on first use (about 0.2 s), so an orchestrator whose agents all
+        # The packaged rules and classifier load on first use (about 0.15 s), so an orchestrator whose agents all
         # run with policy "off" never pays for them.
         self._detector: Detector | None = detector
         self._max_chars = max_task_chars
