@@ -31,18 +31,14 @@ detector of your own only needs ``scan(text) -> Verdict``; several can be combin
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence, Set
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from claude_force.security.classifier import LinearDetector
 from claude_force.security.normalize import (
     bound_text,
-    confusables_table,
     decode_base64,
     decode_hex,
     decode_leetspeak,
@@ -50,11 +46,11 @@ from claude_force.security.normalize import (
     decode_rot13,
     decode_tag_characters,
     join_spaced_letters,
-    load_rules_document,
     mostly_printable,
     normalize,
 )
-from claude_force.security.prefilter import Clauses, LiteralIndex, has_any, literals_for, may_match
+from claude_force.security.prefilter import LiteralIndex
+from claude_force.security.ruleset import Rule, RuleSet
 from claude_force.security.verdict import CLEAN, CompositeDetector, Detector, Verdict, combine
 
 __all__ = [
@@ -69,201 +65,9 @@ __all__ = [
     "scan",
 ]
 
-_DEFINE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
-_TARGETS = frozenset({"normalized", "raw"})
 _PACKAGED: Any = object()  # DefaultDetector's "the packaged classifier" (None means none)
-_EFFECTS = frozenset({"raise", "lower"})
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One named signal.
-
-    ``min_count`` > 1 means the patterns must match that many non-overlapping places in total (one phrase that
-    several patterns match counts once). ``requires`` is a cheap pre-filter: the patterns only run if one of these
-    substrings is in the text. ``skip_if_ascii`` skips pure-ASCII text. ``effect`` is ``"raise"`` (evidence of an
-    injection) or ``"lower"`` (a context cue that scales the score down). ``needs`` holds each pattern's necessary
-    literals (derived from the pattern when not given, see :mod:`claude_force.security.prefilter`): a pattern
-    whose literals are absent is not run, which never changes whether the rule matches.
-    """
-
-    id: str
-    weight: float
-    description: str
-    patterns: tuple[re.Pattern[str], ...]
-    target: str = "normalized"
-    min_count: int = 1
-    requires: tuple[str, ...] = ()
-    skip_if_ascii: bool = False
-    effect: str = "raise"
-    needs: tuple[Clauses, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.needs:
-            object.__setattr__(self, "needs", tuple(literals_for(p) for p in self.patterns))
-        elif len(self.needs) != len(self.patterns):
-            raise ValueError(
-                f"rule {self.id!r}: {len(self.needs)} prefilters for {len(self.patterns)} patterns"
-            )
-
-    def matches(self, text: str, present: Set[str] | None = None) -> bool:
-        """Whether the rule matches ``text``; ``present`` is what a :class:`LiteralIndex` of the rule's literals
-        found in ``text``, if the caller has it (the answer is the same, only cheaper)."""
-        if self.skip_if_ascii and text.isascii():
-            return False
-        if self.requires and not has_any(self.requires, text, present):
-            return False
-        if self.min_count <= 1:
-            for pattern, need in zip(self.patterns, self.needs, strict=True):
-                if (not need or may_match(need, text, present)) and pattern.search(text) is not None:
-                    return True
-            return False
-        candidates = [
-            p for p, need in zip(self.patterns, self.needs, strict=True) if may_match(need, text, present)
-        ]
-        spans = sorted((m.start(), m.end()) for p in candidates for m in p.finditer(text))
-        seen, end = 0, -1
-        for start, stop in spans:  # greedy count of places that do not overlap
-            if start >= end:
-                seen, end = seen + 1, stop
-                if seen >= self.min_count:
-                    return True
-            else:
-                end = min(end, stop)
-        return False
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeLimits:
-    """Bounds on decode-and-rescan: depth, number and size of blobs, and what counts as decoded text."""
-
-    max_depth: int = 2
-    max_blobs: int = 8
-    max_blob_chars: int = 16384
-    min_base64_chars: int = 24
-    min_hex_chars: int = 32
-    min_printable_ratio: float = 0.9
-    base64_id: str = "encoded.base64"
-    hex_id: str = "encoded.hex"
-    tags_id: str = "encoded.unicode_tags"
-    morse_id: str = "encoded.morse"
-    rot13_id: str = "encoded.rot13"
-    leet_id: str = "encoded.leetspeak"
-    spaced_id: str = "encoded.spaced_letters"
-
-
-@dataclass(frozen=True, slots=True)
-class RuleSet:
-    """A validated rule file: rules, threshold, scan bound, decode limits and the look-alike table.
-
-    ``min_lower_factor`` bounds what context cues can do: the score is never scaled below that fraction.
-    """
-
-    rules: tuple[Rule, ...]
-    threshold: float
-    max_scan_chars: int
-    decode: DecodeLimits
-    confusables: Mapping[int, str]
-    version: int = 1
-    min_lower_factor: float = 0.6
-
-    @classmethod
-    def from_document(cls, doc: Mapping[str, Any]) -> RuleSet:
-        """Build from a parsed rule document; raises ``ValueError`` on any inconsistency."""
-        defines = {str(k): str(v) for k, v in dict(doc.get("defines", {})).items()}
-        rules: list[Rule] = []
-        seen: set[str] = set()
-        for raw in doc.get("rules", []):
-            rule = _parse_rule(raw, defines)
-            if rule.id in seen:
-                raise ValueError(f"duplicate rule id {rule.id!r}")
-            seen.add(rule.id)
-            rules.append(rule)
-        threshold = float(doc.get("threshold", 0.5))
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-        max_chars = int(doc.get("max_scan_chars", 65536))
-        if max_chars < 1:
-            raise ValueError("max_scan_chars must be positive")
-        floor = float(doc.get("min_lower_factor", 0.6))
-        if not 0.0 < floor <= 1.0:
-            raise ValueError(f"min_lower_factor must be in (0, 1], got {floor}")
-        dec = dict(doc.get("decoders", {}))
-        ids = dict(dec.pop("ids", {}))
-        limits = DecodeLimits(
-            **{k: v for k, v in dec.items() if k in DecodeLimits.__dataclass_fields__},
-            base64_id=str(ids.get("base64", "encoded.base64")),
-            hex_id=str(ids.get("hex", "encoded.hex")),
-            tags_id=str(ids.get("tags", "encoded.unicode_tags")),
-            morse_id=str(ids.get("morse", "encoded.morse")),
-            rot13_id=str(ids.get("rot13", "encoded.rot13")),
-            leet_id=str(ids.get("leetspeak", "encoded.leetspeak")),
-            spaced_id=str(ids.get("spaced_letters", "encoded.spaced_letters")),
-        )
-        return cls(
-            rules=tuple(rules),
-            threshold=threshold,
-            max_scan_chars=max_chars,
-            decode=limits,
-            confusables=confusables_table(dict(doc.get("confusables", {}))),
-            version=int(doc.get("version", 1)),
-            min_lower_factor=floor,
-        )
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> RuleSet:
-        """The rule file at ``path``, or the packaged ``rules.json``."""
-        if path is None:
-            return cls.from_document(load_rules_document())
-        return cls.from_document(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def _expand(pattern: str, defines: Mapping[str, str]) -> str:
-    for _ in range(5):  # defines may use defines; bounded
-        expanded = _DEFINE.sub(lambda m: defines.get(m.group(1), m.group(0)), pattern)
-        if expanded == pattern:
-            break
-        pattern = expanded
-    return pattern
-
-
-def _parse_rule(raw: Any, defines: Mapping[str, str]) -> Rule:
-    if not isinstance(raw, dict):
-        raise ValueError("each rule must be an object")
-    rid = str(raw.get("id", ""))
-    if not rid:
-        raise ValueError("rule without an id")
-    weight = float(raw.get("weight", 0))
-    if not 0.0 < weight <= 1.0:
-        raise ValueError(f"rule {rid!r}: weight must be in (0, 1], got {weight}")
-    target = str(raw.get("target", "normalized"))
-    if target not in _TARGETS:
-        raise ValueError(f"rule {rid!r}: unknown target {target!r}")
-    effect = str(raw.get("effect", "raise"))
-    if effect not in _EFFECTS:
-        raise ValueError(f"rule {rid!r}: unknown effect {effect!r}")
-    sources = raw.get("patterns", [])
-    if "pattern" in raw:
-        sources = [raw["pattern"], *sources]
-    if not sources:
-        raise ValueError(f"rule {rid!r}: no patterns")
-    try:
-        patterns = tuple(re.compile(_expand(str(s), defines)) for s in sources)
-    except re.error as exc:
-        raise ValueError(f"rule {rid!r}: bad pattern: {exc}") from None
-    return Rule(
-        id=rid,
-        weight=weight,
-        description=str(raw.get("description", "")),
-        patterns=patterns,
-        target=target,
-        min_count=max(1, int(raw.get("min_count", 1))),
-        requires=tuple(str(r) for r in raw.get("requires", ())),
-        skip_if_ascii=bool(raw.get("skip_if_ascii", False)),
-        effect=effect,
-    )
 
 
 def _literals(rules: Sequence[Rule]) -> Iterator[str]:
