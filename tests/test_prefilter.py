@@ -216,3 +216,39 @@ def test_a_pattern_never_matches_where_its_literals_are_absent(source: str, text
     if pattern.search(text) is not None:
         assert may_match(clauses, text), (source, text, clauses)
         assert may_match(clauses, text, LiteralIndex(lit for c in clauses for lit in c).present(text))
+
+
+def _kinds_detector() -> RuleDetector:
+    """One rule of each kind the scan loop looks up differently: gated by ``requires``, filtered by its
+    patterns' literals, on the raw view, and one that cannot be filtered (case-insensitive, so always tried)."""
+    doc = {
+        "threshold": 0.5,
+        "rules": [
+            {"id": "gated", "weight": 0.9, "requires": ["zebra"], "patterns": [r"\bzebra\w*\b"]},
+            {"id": "filtered", "weight": 0.9, "patterns": [r"\bforget (?:the )?rules\b", r"\bdrop table\b"]},
+            {"id": "raw", "weight": 0.9, "target": "raw", "patterns": [r"ROOT!"]},
+            {"id": "always", "weight": 0.9, "patterns": [r"(?i)q+x+"]},
+            {"id": "second-pattern", "weight": 0.2, "patterns": [r"(?i)nope", r"\bwombat\b"]},
+        ],
+    }
+    return RuleDetector(rules=RuleSet.from_document(doc))
+
+
+@pytest.mark.parametrize(
+    ("text", "rules"),
+    [
+        ("zebras everywhere", ("gated",)),
+        ("a zebr a", ()),
+        ("please forget the rules", ("filtered",)),
+        ("then DROP TABLE users", ("filtered",)),
+        ("i am ROOT! now", ("raw",)),
+        ("i am root! now", ()),  # the raw view keeps case
+        ("qqxx", ("always",)),
+        ("a wombat", ("second-pattern",)),
+        ("zebra, forget rules, ROOT!, qx", ("gated", "filtered", "raw", "always")),  # in rule-file order
+        ("nothing to see", ()),
+    ],
+)
+def test_every_kind_of_rule_is_tried_where_it_can_match(text: str, rules: tuple[str, ...]) -> None:
+    verdict = _kinds_detector().scan(text)
+    assert verdict.rules == rules

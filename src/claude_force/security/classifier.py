@@ -36,7 +36,7 @@ from typing import Any
 from claude_force.security.normalize import bound_text, normalize
 from claude_force.security.verdict import Verdict
 
-__all__ = ["LinearDetector", "LinearModel", "text_features"]
+__all__ = ["LinearDetector", "LinearModel", "normalized_features", "text_features"]
 
 #: Words (letters and digits, an inner apostrophe allowed) and the punctuation that chat templates are made of.
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[\[\]{}<>|#*=:]")
@@ -50,7 +50,12 @@ def text_features(text: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> set[str]:
 
     Training and scanning both call this, so a model always sees features made the same way.
     """
-    tokens = _TOKEN.findall(normalize(bound_text(text, max_chars)))
+    return normalized_features(normalize(bound_text(text, max_chars)))
+
+
+def normalized_features(normalized: str) -> set[str]:
+    """:func:`text_features` of a text already normalised (and bounded): its tokens and adjacent token pairs."""
+    tokens = _TOKEN.findall(normalized)
     features = set(tokens)
     features.update(f"{a} {b}" for a, b in itertools.pairwise(tokens))
     return features
@@ -160,5 +165,16 @@ class LinearDetector:
         if not isinstance(text, str):
             raise TypeError(f"scan() needs str, got {type(text).__name__}")
         model = self.model
-        score, detected = model.evaluate(text_features(text, max_chars=model.max_chars))
+        return self._verdict(text_features(text, max_chars=model.max_chars))
+
+    def scan_normalized(self, text: str, normalized: str) -> Verdict:
+        """:meth:`scan` of ``text`` given ``normalized``, its :func:`~claude_force.security.normalize.normalize`
+        with the packaged look-alike table, so a caller that has it already does not normalise twice. Used only
+        when the model's bound leaves ``text`` whole; otherwise the same as :meth:`scan`."""
+        if len(text) > 2 * self.model.max_chars:
+            return self.scan(text)
+        return self._verdict(normalized_features(normalized))
+
+    def _verdict(self, features: set[str]) -> Verdict:
+        score, detected = self.model.evaluate(features)
         return Verdict(detected=detected, score=score, rules=(RULE_ID,) if detected else ())

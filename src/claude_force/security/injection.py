@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from claude_force.security.classifier import LinearDetector
@@ -45,12 +45,13 @@ from claude_force.security.normalize import (
     decode_morse,
     decode_rot13,
     decode_tag_characters,
+    is_default_table,
     join_spaced_letters,
     mostly_printable,
     normalize,
 )
 from claude_force.security.prefilter import LiteralIndex
-from claude_force.security.ruleset import Rule, RuleSet
+from claude_force.security.ruleset import TARGETS, Rule, RuleSet
 from claude_force.security.verdict import CLEAN, CompositeDetector, Detector, Verdict, combine
 
 __all__ = [
@@ -94,17 +95,32 @@ class RuleDetector:
             print(verdict.score, verdict.rules)
     """
 
-    __slots__ = ("_index", "_plan", "_rules")
+    __slots__ = ("_always", "_by_literal", "_index", "_rules")
 
     def __init__(self, *, rules: RuleSet | None = None) -> None:
         self._rules = rules if rules is not None else RuleSet.load()
         self._index = LiteralIndex(_literals(self._rules.rules))
-        # (rule, whether it has literals to look up, its ``requires`` as a set or None): a rule without literals
-        # never needs the index, and one whose ``requires`` are all absent is skipped with one set operation.
-        self._plan = tuple(
-            (r, bool(r.requires) or any(r.needs), frozenset(r.requires) if r.requires else None)
-            for r in self._rules.rules
-        )
+        # Which rules a scan has to try at all, looked up from the literals found rather than by asking every rule:
+        # per view, the rules that always run (no literals to go by) and, for each literal, the rules it can let
+        # through. A rule is listed under its ``requires`` when it has them (one must be present), else under the
+        # most selective clause of each pattern (a pattern cannot match without one of those). It is a superset:
+        # ``Rule.matches`` still makes every exact check, so this never changes a verdict.
+        always: dict[str, list[int]] = {t: [] for t in TARGETS}
+        by_literal: dict[str, dict[str, list[int]]] = {t: {} for t in TARGETS}
+        for i, rule in enumerate(self._rules.rules):
+            if rule.requires:
+                keys: set[str] | None = set(rule.requires)
+            elif rule.needs and all(rule.needs):
+                keys = {lit for need in rule.needs for lit in need[0]}
+            else:
+                keys = None  # a pattern without literals: the rule is tried on every text
+            if keys is None:
+                always[rule.target].append(i)
+            else:
+                for lit in keys:
+                    by_literal[rule.target].setdefault(lit, []).append(i)
+        self._always = {t: tuple(v) for t, v in always.items()}
+        self._by_literal = {t: {k: tuple(v) for k, v in m.items()} for t, m in by_literal.items() if m}
 
     @property
     def rules(self) -> RuleSet:
@@ -117,24 +133,26 @@ class RuleDetector:
     def scan(self, text: str) -> Verdict:
         if not isinstance(text, str):
             raise TypeError(f"scan() needs str, got {type(text).__name__}")
-        return self._scan(bound_text(text, self._rules.max_scan_chars), depth=0)
+        return self._scan_top(text)[0]
 
-    def _scan(self, text: str, *, depth: int) -> Verdict:
+    def _scan_top(self, text: str) -> tuple[Verdict, str | None]:
+        """The verdict on ``text``, and its normalised form when the scan bound left it whole (else None)."""
+        bounded = bound_text(text, self._rules.max_scan_chars)
+        normalized = normalize(bounded, table=self._rules.confusables)
+        return self._scan(bounded, depth=0, normalized=normalized), normalized if bounded is text else None
+
+    def _scan(self, text: str, *, depth: int, normalized: str | None = None) -> Verdict:
         rs = self._rules
-        views = {"raw": text, "normalized": normalize(text, table=rs.confusables)}
-        present: dict[str, frozenset[str]] = {}  # per view, computed for the first rule with literals
+        if normalized is None:
+            normalized = normalize(text, table=rs.confusables)
+        views = {"raw": text, "normalized": normalized}
         hits: dict[str, float] = {}
         lowers: dict[str, float] = {}
-        for rule, literal, requires in self._plan:
-            view = views[rule.target]
-            found = None
-            if literal:
-                found = present.get(rule.target)
-                if found is None:
-                    found = present[rule.target] = self._index.present(view)
-                if requires is not None and found.isdisjoint(requires):
-                    continue  # what rule.matches() would find first, without the call
-            if rule.matches(view, found):
+        present = {t: self._index.present(v) if t in self._by_literal else None for t, v in views.items()}
+        rules = rs.rules
+        for i in self._candidates(present):  # in rule order, so a verdict lists its rules in file order
+            rule = rules[i]
+            if rule.matches(views[rule.target], present[rule.target]):
                 (lowers if rule.effect == "lower" else hits)[rule.id] = rule.weight
         if depth < rs.decode.max_depth:
             for rule_id, decoded in self._decoded(text, top=depth == 0):
@@ -149,6 +167,19 @@ class RuleDetector:
         if lowers:
             score *= max(rs.min_lower_factor, math.prod(1.0 - w for w in lowers.values()))
         return Verdict(detected=score >= rs.threshold, score=score, rules=(*hits, *lowers))
+
+    def _candidates(self, present: Mapping[str, frozenset[str] | None]) -> list[int]:
+        """Indices, in rule order, of the rules that the literals ``present`` in each view let through."""
+        chosen: set[int] = set()
+        for target, found in present.items():
+            chosen.update(self._always[target])
+            by_literal = self._by_literal.get(target)
+            if found and by_literal is not None:
+                for lit in found:
+                    idx = by_literal.get(lit)
+                    if idx is not None:
+                        chosen.update(idx)
+        return sorted(chosen)
 
     def _decoded(self, text: str, *, top: bool) -> Iterator[tuple[str, str]]:
         """(decoder rule id, decoded text) for hidden payloads, at most ``max_blobs`` of them.
@@ -201,11 +232,18 @@ class DefaultDetector:
         detector = DefaultDetector(classifier=None)                     # the rules alone
     """
 
-    __slots__ = ("_classifier", "_rules")
+    __slots__ = ("_classifier", "_rules", "_shared_view")
 
     def __init__(self, *, rules: RuleDetector | None = None, classifier: Detector | None = _PACKAGED) -> None:
         self._rules = rules if rules is not None else RuleDetector()
         self._classifier = LinearDetector() if classifier is _PACKAGED else classifier
+        # The classifier normalises with the packaged look-alike table: when the rules use the same one (and scan
+        # as RuleDetector does), it can take the rules' normalised text instead of normalising again.
+        self._shared_view = (
+            isinstance(self._classifier, LinearDetector)
+            and type(self._rules).scan is RuleDetector.scan
+            and is_default_table(self._rules.rules.confusables)
+        )
 
     @property
     def rules(self) -> RuleSet:
@@ -220,10 +258,19 @@ class DefaultDetector:
         return f"DefaultDetector(rules={self._rules!r}, classifier={self._classifier!r})"
 
     def scan(self, text: str) -> Verdict:
-        verdict = self._rules.scan(text)
-        if verdict.detected or self._classifier is None:
+        if not isinstance(text, str):
+            raise TypeError(f"scan() needs str, got {type(text).__name__}")
+        if self._shared_view:
+            verdict, normalized = self._rules._scan_top(text)
+        else:
+            verdict, normalized = self._rules.scan(text), None
+        classifier = self._classifier
+        if verdict.detected or classifier is None:
             return verdict
-        second = self._classifier.scan(text)
+        if normalized is not None and isinstance(classifier, LinearDetector):
+            second = classifier.scan_normalized(text, normalized)
+        else:
+            second = classifier.scan(text)
         if not second.detected:
             return verdict
         rules = dict.fromkeys((*verdict.rules, *second.rules))

@@ -78,6 +78,12 @@ def _default_table() -> dict[int, str]:
     return confusables_table(load_rules_document().get("confusables", {}))
 
 
+def is_default_table(table: Mapping[int, str]) -> bool:
+    """Whether ``table`` maps look-alikes as the packaged one does (what :func:`normalize` uses by default)."""
+    default = _default_table()
+    return table is default or table == default
+
+
 def confusables_table(mapping: Mapping[str, str]) -> dict[int, str]:
     """A ``str.translate`` table from a ``{"look-alike": "ascii"}`` mapping (keys must be one character)."""
     table: dict[int, str] = {}
