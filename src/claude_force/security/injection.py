@@ -237,10 +237,11 @@ class DefaultDetector:
     def __init__(self, *, rules: RuleDetector | None = None, classifier: Detector | None = _PACKAGED) -> None:
         self._rules = rules if rules is not None else RuleDetector()
         self._classifier = LinearDetector() if classifier is _PACKAGED else classifier
-        # The classifier normalises with the packaged look-alike table: when the rules use the same one (and scan
-        # as RuleDetector does), it can take the rules' normalised text instead of normalising again.
+        # The classifier normalises with the packaged look-alike table: when the rules use the same one (and both
+        # scan as the packaged classes do), it can take the rules' normalised text instead of normalising again.
         self._shared_view = (
             isinstance(self._classifier, LinearDetector)
+            and type(self._classifier).scan is LinearDetector.scan
             and type(self._rules).scan is RuleDetector.scan
             and is_default_table(self._rules.rules.confusables)
         )
