@@ -136,3 +136,45 @@ async def test_response_size_limit(name: str) -> None:
                 await t.send(request(), timeout=2)
         finally:
             await t.aclose()
+
+
+async def test_native_sends_its_own_user_agent() -> None:
+    """The native transport names itself (not aiohttp) and sends each header once."""
+    from aiohttp import web
+
+    from claude_force.transports.native import USER_AGENT
+
+    seen: list[list[str]] = []
+
+    async def handler(req: web.Request) -> web.Response:
+        seen.append(req.headers.getall("User-Agent", []))
+        return web.json_response(
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-5-5",
+                "content": [{"type": "text", "text": "hi"}],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": 3, "output_tokens": 1},
+            }
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    t = make_transport(
+        "native", api_key="k", base_url=f"http://127.0.0.1:{port}", pool_size=2, max_response_bytes=1 << 16
+    )
+    try:
+        r = await t.send(request(), timeout=5)
+    finally:
+        await t.aclose()
+        await runner.cleanup()
+    assert r.text == "hi"
+    assert seen == [[USER_AGENT]]
+    assert USER_AGENT.startswith("claude-force/") and "aiohttp/" not in USER_AGENT
