@@ -8,6 +8,7 @@ never raises out of ``execute_multiple`` or cancels other tasks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -20,6 +21,7 @@ from claude_force.clock import Clock, Sleep, monotonic
 from claude_force.clock import sleep as real_sleep
 from claude_force.config import Agent, ProjectConfig, load_config
 from claude_force.errors import ClaudeForceError, ConfigError, InputError, OrchestratorClosed, TooManyTasks
+from claude_force.fanout import TaskSpec, fan_out
 from claude_force.layers.base import Layer, compose
 from claude_force.models import AgentResult, CallContext, Request, Response, WorkflowResult
 from claude_force.pipeline import Pipeline, build_pipeline
@@ -34,8 +36,6 @@ if TYPE_CHECKING:
     from claude_force.tracking import PerformanceTracker
 
 logger = logging.getLogger("claude_force.orchestrator")
-
-TaskSpec = tuple[str, str] | Mapping[str, Any]
 
 
 class AsyncAgentOrchestrator:
@@ -341,51 +341,11 @@ class AsyncAgentOrchestrator:
         limit = self.settings.max_tasks_per_call
         if isinstance(tasks, Sequence) and len(tasks) > limit:
             raise TooManyTasks(f"{len(tasks)} tasks exceed max_tasks_per_call={limit}")
-        queue: asyncio.Queue[tuple[int, AgentResult] | None] = asyncio.Queue(
-            maxsize=self.settings.max_concurrency * 2
-        )
-        iterator = enumerate(tasks)
-        workers_n = self.settings.max_concurrency
-
-        async def worker() -> None:
-            try:
-                for index, spec in iterator:
-                    if index >= limit:
-                        result = AgentResult(
-                            agent_name=_agent_of(spec),
-                            success=False,
-                            errors=[f"more than max_tasks_per_call={limit} tasks"],
-                            error_code=TooManyTasks.code,
-                        )
-                    else:
-                        try:
-                            agent, task, kwargs = _parse_spec(spec)
-                        except ClaudeForceError as exc:
-                            result = AgentResult(
-                                agent_name=_agent_of(spec),
-                                success=False,
-                                errors=[exc.message],
-                                error_code=exc.code,
-                            )
-                        else:
-                            result = await self.execute_agent(agent, task, **kwargs)
-                    await queue.put((index, result))
-            finally:
-                await queue.put(None)
-
-        workers = [asyncio.ensure_future(worker()) for _ in range(workers_n)]
-        done_workers = 0
-        try:
-            while done_workers < workers_n:
-                item = await queue.get()
-                if item is None:
-                    done_workers += 1
-                else:
-                    yield item
-        finally:
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        # aclosing: leaving this generator early closes the inner one (and its workers) at once, not at GC.
+        stream = fan_out(self.execute_agent, tasks, concurrency=self.settings.max_concurrency, limit=limit)
+        async with contextlib.aclosing(stream):
+            async for item in stream:
+                yield item
 
     async def execute_multiple(self, tasks: Iterable[TaskSpec]) -> list[AgentResult]:
         """Run many ``(agent, task)`` pairs or dicts concurrently; results come back in input order."""
@@ -420,39 +380,3 @@ class AsyncAgentOrchestrator:
                 break
             previous = result.output
         return outcome
-
-
-def _agent_of(spec: object) -> str:
-    if isinstance(spec, Mapping):
-        name = spec.get("agent", spec.get("agent_name", ""))
-        return name if isinstance(name, str) else ""
-    if isinstance(spec, tuple) and spec and isinstance(spec[0], str):
-        return spec[0]
-    return ""
-
-
-def _parse_spec(spec: object) -> tuple[str, str, dict[str, Any]]:
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], str):
-        return spec[0], spec[1], {}
-    if isinstance(spec, Mapping):
-        agent = spec.get("agent", spec.get("agent_name"))
-        task = spec.get("task")
-        if not isinstance(agent, str) or not agent:
-            raise InputError("task spec needs a non-empty string 'agent'")
-        if not isinstance(task, str):
-            raise InputError("task spec needs a string 'task'")
-        kwargs: dict[str, Any] = {}
-        model, max_tokens = spec.get("model"), spec.get("max_tokens")
-        if model is not None:
-            if not isinstance(model, str) or not model:
-                raise InputError("'model' must be a non-empty string")
-            kwargs["model"] = model
-        if max_tokens is not None:
-            if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-                raise InputError("'max_tokens' must be a positive integer")
-            kwargs["max_tokens"] = max_tokens
-        params = spec.get("params")
-        if isinstance(params, Mapping):
-            kwargs.update(params)
-        return agent, task, kwargs
-    raise InputError("a task must be an (agent, task) pair or a dict with 'agent' and 'task'")
