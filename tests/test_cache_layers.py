@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from claude_force.cache import ResponseCache, cache_key
-from claude_force.errors import RateLimited
+from claude_force.errors import OrchestratorClosed, RateLimited
 from claude_force.layers.base import compose
 from claude_force.layers.cache import UNCACHEABLE_STOP_REASONS, CacheLayer, is_cacheable
 from claude_force.layers.singleflight import SingleFlightLayer
@@ -277,8 +277,10 @@ async def test_aclose_cancels_calls_still_running() -> None:
     task = asyncio.ensure_future(handler(req()))
     await settle()
     await single.aclose()
-    with pytest.raises(asyncio.CancelledError):
+    # The caller's own task was never cancelled: it gets a typed error (a failed result with code "closed").
+    with pytest.raises(OrchestratorClosed):
         await task
+    assert not task.cancelled()
     assert upstream.cancelled == 1
 
 
@@ -327,3 +329,12 @@ async def test_followers_do_not_rewrite_what_the_leader_stored(tmp_path: Path) -
         await asyncio.gather(*tasks)
         c.flush()
         assert CountingStore.puts == 1
+
+
+async def test_no_new_call_starts_after_aclose() -> None:
+    upstream = Upstream(gated=True)
+    single = SingleFlightLayer()
+    await single.aclose()
+    with pytest.raises(OrchestratorClosed):
+        await compose([single], upstream)(req())
+    assert upstream.calls == 0

@@ -8,15 +8,21 @@ finished results twice the concurrency long.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from claude_force.errors import ClaudeForceError, InputError, TooManyTasks
-from claude_force.models import AgentResult
+from claude_force.models import RESERVED_PARAMS, AgentResult
+from claude_force.security.sanitize import safe
 
 __all__ = ["TaskSpec", "agent_of", "fan_out", "parse_spec"]
 
 TaskSpec = tuple[str, str] | Mapping[str, Any]
+log = logging.getLogger("claude_force.fanout")
+
+#: Keys ``params`` may not carry: the request's own fields and ``execute_agent``'s other arguments.
+_NOT_PARAMS = RESERVED_PARAMS | {"agent_name", "task", "workflow", "position", "previous_output"}
 #: Runs one task: ``run(agent, task, **kwargs) -> AgentResult`` (the orchestrator's ``execute_agent``).
 RunOne = Callable[..., Awaitable[AgentResult]]
 
@@ -25,49 +31,82 @@ async def fan_out(
     run: RunOne, tasks: Iterable[TaskSpec], *, concurrency: int, limit: int
 ) -> AsyncGenerator[tuple[int, AgentResult], None]:
     """``(index, result)`` for every spec in ``tasks``, as they finish, with ``concurrency`` workers."""
-    queue: asyncio.Queue[tuple[int, AgentResult] | None] = asyncio.Queue(maxsize=concurrency * 2)
+    # Unbounded, so a worker's last word never blocks; ``room`` bounds the results waiting to be read.
+    queue: asyncio.Queue[tuple[int, AgentResult] | _Done] = asyncio.Queue()
+    room = asyncio.Semaphore(concurrency * 2)
     iterator = enumerate(tasks)
-    workers_n = concurrency
+    failed: list[Exception] = []  # the input iterable's own error, raised once the tasks in flight finish
 
     async def worker() -> None:
         try:
-            for index, spec in iterator:
-                if index >= limit:
-                    result = AgentResult(
-                        agent_name=agent_of(spec),
-                        success=False,
-                        errors=[f"more than max_tasks_per_call={limit} tasks"],
-                        error_code=TooManyTasks.code,
-                    )
-                else:
-                    try:
-                        agent, task, kwargs = parse_spec(spec)
-                    except ClaudeForceError as exc:
-                        result = AgentResult(
-                            agent_name=agent_of(spec),
-                            success=False,
-                            errors=[exc.message],
-                            error_code=exc.code,
-                        )
-                    else:
-                        result = await run(agent, task, **kwargs)
-                await queue.put((index, result))
-        finally:
-            await queue.put(None)
+            while not failed:
+                try:
+                    index, spec = next(iterator)
+                except StopIteration:
+                    break
+                except Exception as exc:  # the caller's iterable broke: take no more tasks
+                    failed.append(exc)
+                    break
+                result = await _run_one(run, index, spec, limit)
+                await room.acquire()
+                queue.put_nowait((index, result))
+        finally:  # however the worker ends (cancelled by the consumer included), say so without blocking
+            queue.put_nowait(_DONE)
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(workers_n)]
+    workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
     done_workers = 0
     try:
-        while done_workers < workers_n:
+        while done_workers < concurrency:
             item = await queue.get()
-            if item is None:
+            if isinstance(item, _Done):
                 done_workers += 1
-            else:
-                yield item
+                continue
+            room.release()
+            yield item
+        if failed:
+            raise failed[0]
     finally:
         for w in workers:
             w.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+
+
+class _Done:
+    """A worker's last item: it has taken its last task."""
+
+
+_DONE = _Done()
+
+
+async def _run_one(run: RunOne, index: int, spec: object, limit: int) -> AgentResult:
+    """One spec's result; never raises for the task (a bad spec or a bug becomes a failed result)."""
+    if index >= limit:
+        return _failed(spec, f"more than max_tasks_per_call={limit} tasks", TooManyTasks.code)
+    try:
+        agent, task, kwargs = parse_spec(spec)
+        return await run(agent, task, **kwargs)
+    except ClaudeForceError as exc:  # a bad spec, or the orchestrator closed under the batch
+        return _failed(spec, exc.message, exc.code)
+    except asyncio.CancelledError:
+        if _being_cancelled():
+            raise
+        # A CancelledError that was not aimed at this worker (a cancelled future deep in the pipeline): the
+        # task failed, the batch goes on.
+        return _failed(spec, "the task's call was cancelled", "cancelled")
+    except Exception as exc:  # a bug must not end the batch or lose this task's slot
+        log.error("internal error in a task for agent %s: %s", safe(agent_of(spec), 64), safe(exc))
+        return _failed(spec, f"{type(exc).__name__}: {safe(exc)}", "internal_error")
+
+
+def _being_cancelled() -> bool:
+    """Whether this task has been asked to stop; always True on Python 3.10, which cannot tell."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Task.cancelling() is new in 3.11
+    return cancelling is None or bool(cancelling())
+
+
+def _failed(spec: object, message: str, code: str) -> AgentResult:
+    return AgentResult(agent_name=agent_of(spec), success=False, errors=[message], error_code=code)
 
 
 def agent_of(spec: object) -> str:
@@ -96,11 +135,16 @@ def parse_spec(spec: object) -> tuple[str, str, dict[str, Any]]:
                 raise InputError("'model' must be a non-empty string")
             kwargs["model"] = model
         if max_tokens is not None:
-            if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-                raise InputError("'max_tokens' must be a positive integer")
+            if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens < 2**31:
+                raise InputError("'max_tokens' must be a positive integer below 2**31")
             kwargs["max_tokens"] = max_tokens
         params = spec.get("params")
-        if isinstance(params, Mapping):
+        if params is not None:
+            if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+                raise InputError("'params' must be an object with string keys")
+            clash = sorted(_NOT_PARAMS.intersection(params))
+            if clash:
+                raise InputError(f"'params' may not set {', '.join(map(repr, clash))}")
             kwargs.update(params)
         return agent, task, kwargs
     raise InputError("a task must be an (agent, task) pair or a dict with 'agent' and 'task'")

@@ -14,6 +14,11 @@ import orjson
 
 Message = dict[str, Any]
 
+#: Body fields a request builds itself, which ``params`` may never replace: the agent's system prompt (with
+#: the standing line and the canary), the delimited task, and the model and token limit that the limiter,
+#: budget and cache key account for. ``stream`` would change the reply into an event stream.
+RESERVED_PARAMS = frozenset({"model", "max_tokens", "system", "messages", "stream"})
+
 
 @dataclass(slots=True)
 class Usage:
@@ -82,16 +87,26 @@ class Request:
         return [block, {"type": "text", "text": canary}]
 
     def body(self) -> dict[str, Any]:
-        """The JSON body of ``POST /v1/messages``. Generation parameters pass through as given."""
-        body: dict[str, Any] = {
+        """The JSON body of ``POST /v1/messages``. Generation parameters pass through as given.
+
+        ``params`` cannot replace the built fields (:data:`RESERVED_PARAMS`): they are applied first.
+        """
+        if self.params:
+            body = dict(self.params)
+            body.update(
+                model=self.model,
+                max_tokens=self.max_tokens,
+                system=self.system_blocks(),
+                messages=self.messages,
+            )
+            body.pop("stream", None)
+            return body
+        return {
             "model": self.model,
             "max_tokens": self.max_tokens,
             "system": self.system_blocks(),
             "messages": self.messages,
         }
-        if self.params:
-            body.update(self.params)
-        return body
 
     def body_bytes(self) -> bytes:
         return orjson.dumps(self.body())

@@ -23,7 +23,14 @@ from claude_force.config import Agent, ProjectConfig, load_config
 from claude_force.errors import ClaudeForceError, ConfigError, InputError, OrchestratorClosed, TooManyTasks
 from claude_force.fanout import TaskSpec, fan_out
 from claude_force.layers.base import Layer, compose
-from claude_force.models import AgentResult, CallContext, Request, Response, WorkflowResult
+from claude_force.models import (
+    RESERVED_PARAMS,
+    AgentResult,
+    CallContext,
+    Request,
+    Response,
+    WorkflowResult,
+)
 from claude_force.pipeline import Pipeline, build_pipeline
 from claude_force.prompt import build_system, wrap_task
 from claude_force.security.sanitize import safe
@@ -169,6 +176,9 @@ class AsyncAgentOrchestrator:
         agent = self.config.agent(agent_name)
         if not isinstance(task, str):
             raise InputError(f"task must be a string, got {type(task).__name__}")
+        if params and not RESERVED_PARAMS.isdisjoint(params):
+            clash = ", ".join(repr(k) for k in sorted(RESERVED_PARAMS.intersection(params)))
+            raise InputError(f"generation parameters may not set {clash}: the request builds them itself")
         chosen_model = model or agent.entry.model or self.settings.default_model
         ttl = agent.entry.prompt_cache or self.settings.prompt_cache_ttl
         system = self._systems.get(agent_name)
@@ -256,7 +266,13 @@ class AsyncAgentOrchestrator:
             except ClaudeForceError as exc:
                 result = self._failure(agent_name, exc.code, exc.message, request, start, model)
             except Exception as exc:  # a bug must not kill a batch: report it as a failed result
-                logger.exception("internal error in task for agent %s", safe(agent_name, 64))
+                # One line; the traceback only at DEBUG (the CLI's --debug), so a bug never floods the output.
+                logger.error(
+                    "internal error in task for agent %s: %s",
+                    safe(agent_name, 64),
+                    safe(exc),
+                    exc_info=logger.isEnabledFor(logging.DEBUG),
+                )
                 result = self._failure(
                     agent_name, "internal_error", f"{type(exc).__name__}: {safe(exc)}", request, start, model
                 )

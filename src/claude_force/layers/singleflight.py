@@ -18,6 +18,7 @@ import logging
 
 from claude_force.cache.keys import cache_key
 from claude_force.cache.memory import copy_response
+from claude_force.errors import OrchestratorClosed
 from claude_force.layers.base import Handler
 from claude_force.models import Request, Response
 
@@ -50,9 +51,10 @@ class SingleFlightLayer:
         await single.aclose()  # cancels calls still in flight (none, after a clean shutdown)
     """
 
-    __slots__ = ("_coalesced", "_flights", "_inflight")
+    __slots__ = ("_closing", "_coalesced", "_flights", "_inflight")
 
     def __init__(self) -> None:
+        self._closing = False
         self._inflight: dict[str, _Flight] = {}
         self._flights = 0
         self._coalesced = 0
@@ -68,6 +70,8 @@ class SingleFlightLayer:
         flight = self._inflight.get(key)
         leader = flight is None
         if flight is None:
+            if self._closing:
+                raise OrchestratorClosed("the orchestrator is closed; create a new one")
             flight = self._inflight[key] = _Flight(key)
             # The call runs in a task of its own, so cancelling this caller cannot cancel it for the others.
             flight.task = asyncio.get_running_loop().create_task(self._run(flight, request, call_next))
@@ -103,7 +107,10 @@ class SingleFlightLayer:
             response = await call_next(request)
         except asyncio.CancelledError:
             self._forget(flight)
-            self._deliver(flight, None, None)
+            # Cancelled by aclose(): the callers still waiting get a typed error (a failed result with code
+            # ``closed``), not a CancelledError that nobody asked their task for.
+            closed = OrchestratorClosed("the orchestrator closed while this call was in flight")
+            self._deliver(flight, None, closed if self._closing else None)
             raise
         except BaseException as exc:
             self._forget(flight)  # an error is delivered once, never shared with later requests
@@ -136,7 +143,8 @@ class SingleFlightLayer:
         return len(self._inflight)
 
     async def aclose(self) -> None:
-        """Cancel and await every upstream call still running."""
+        """Cancel and await every upstream call still running; their callers get :class:`OrchestratorClosed`."""
+        self._closing = True
         tasks = [f.task for f in self._inflight.values() if f.task is not None and not f.task.done()]
         for task in tasks:
             task.cancel()
