@@ -41,6 +41,7 @@ def test_good_response_joins_text_blocks() -> None:
         ({"content": "text"}, MalformedResponse),
         ({"content": [{"type": "text", "text": 5}]}, MalformedResponse),
         ({"usage": {"input_tokens": "3"}}, MalformedResponse),
+        ({"usage": {"input_tokens": 3, "output_tokens": -50}}, MalformedResponse),
     ],
 )
 def test_malformed_shapes(patch: dict[str, Any], exc: type[Exception]) -> None:

@@ -241,6 +241,12 @@ class MalformedResponse(TransportError):
     code = "malformed_response"
 
 
+class ResponseTooLarge(MalformedResponse):
+    """The response body is larger than ``max_response_bytes``; read no further, and not retried."""
+
+    code = "response_too_large"
+
+
 class EmptyResponse(MalformedResponse):
     """The response has null/missing content, no text blocks, or only empty text."""
 

@@ -132,10 +132,78 @@ async def test_response_size_limit(name: str) -> None:
             name, api_key="k-123456789", base_url=emu.base_url, pool_size=1, max_response_bytes=50
         )
         try:
-            with pytest.raises(E.MalformedResponse, match="limit"):
+            with pytest.raises(E.ResponseTooLarge, match="limit"):
                 await t.send(request(), timeout=2)
         finally:
             await t.aclose()
+
+
+async def _chunked_server(chunks: int, chunk_bytes: int) -> tuple[Any, int, list[int]]:
+    """A loopback server answering with a chunked (no Content-Length) body; records the bytes it got out."""
+    from aiohttp import web
+
+    sent: list[int] = [0]
+
+    async def handler(req: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(req)
+        try:
+            for _ in range(chunks):
+                await resp.write(b" " * chunk_bytes)
+                sent[0] += chunk_bytes
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client stopped reading and closed: what we want
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, runner.addresses[0][1], sent
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_chunked_body_over_the_limit_is_refused_and_not_retried(name: str) -> None:
+    from claude_force.layers.retry import should_retry
+
+    runner, port, _ = await _chunked_server(chunks=64, chunk_bytes=16 * 1024)
+    t = make_transport(
+        name, api_key="k", base_url=f"http://127.0.0.1:{port}", pool_size=1, max_response_bytes=4096
+    )
+    try:
+        with pytest.raises(E.ResponseTooLarge) as info:
+            await t.send(request(), timeout=5)
+    finally:
+        await t.aclose()
+        await runner.cleanup()
+    assert info.value.code == "response_too_large" and not should_retry(info.value)
+
+
+async def test_native_stops_reading_a_chunked_body_past_the_limit() -> None:
+    # How much the client *read* cannot be seen from a real server (loopback socket buffers absorb megabytes),
+    # so this drives the reader with a stand-in body that counts the chunks taken from it.
+    from claude_force.transports.native import _read_at_most
+
+    class Body:
+        def __init__(self, chunks: int) -> None:
+            self.chunks, self.taken = chunks, 0
+
+        async def iter_any(self) -> Any:
+            for _ in range(self.chunks):
+                self.taken += 1
+                yield b" " * 16384
+
+    class Resp:
+        def __init__(self, chunks: int) -> None:
+            self.content = Body(chunks)
+
+    big = Resp(4096)  # 64 MiB offered
+    assert await _read_at_most(big, 100_000) is None  # type: ignore[arg-type]
+    assert big.content.taken == 100_000 // 16384 + 1  # stopped at the first chunk past the limit
+    small = Resp(8)
+    assert await _read_at_most(small, 1 << 20) == b" " * (8 * 16384)  # type: ignore[arg-type]
 
 
 async def test_native_sends_its_own_user_agent() -> None:

@@ -32,6 +32,7 @@ from claude_force.errors import (
     RequestExceedsLimit,
     RequestTimeout,
     RequestTooLarge,
+    ResponseTooLarge,
     ServerError,
 )
 from claude_force.layers.base import Handler
@@ -53,6 +54,7 @@ RETRYABLE: dict[type[BaseException], bool] = {
     APIConnectionError: True,
     APITimeoutError: True,
     MalformedResponse: True,  # includes EmptyResponse (null content, no text)
+    ResponseTooLarge: False,  # the same request would bring the same oversize body (and be billed again)
     # permanent: the same request fails the same way
     BadRequest: False,  # 400
     AuthenticationError: False,  # 401

@@ -80,6 +80,8 @@ def _int(value: Any) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedResponse(f"usage field is not an integer: {type(value).__name__}")
+    if value < 0:  # would refill the limiter's buckets and give a negative cost
+        raise MalformedResponse("usage field is negative")
     return value
 
 

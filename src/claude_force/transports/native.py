@@ -14,6 +14,7 @@ from claude_force.errors import (
     APIConnectionError,
     APITimeoutError,
     MalformedResponse,
+    ResponseTooLarge,
     TransportError,
     status_error,
 )
@@ -104,17 +105,18 @@ class NativeTransport:
         try:
             async with session.post(self._url, data=data, timeout=self._timeout(timeout)) as resp:
                 request_id = resp.headers.get("request-id")
+                limit = self._max_response_bytes
                 length = resp.content_length
-                if length is not None and length > self._max_response_bytes:
-                    raise MalformedResponse(
-                        f"response of {length} bytes exceeds the limit of {self._max_response_bytes}",
-                        request_id=request_id,
+                if length is not None and length > limit:
+                    raise ResponseTooLarge(
+                        f"response of {length} bytes exceeds the limit of {limit}", request_id=request_id
                     )
-                raw = await resp.read()
-                if len(raw) > self._max_response_bytes:
-                    raise MalformedResponse(
-                        f"response exceeds the limit of {self._max_response_bytes} bytes",
-                        request_id=request_id,
+                # No length (chunked): read piece by piece and stop once past the limit, so an endless or huge
+                # body never sits in memory whole.
+                raw = await resp.read() if length is not None else await _read_at_most(resp, limit)
+                if raw is None or len(raw) > limit:
+                    raise ResponseTooLarge(
+                        f"response exceeds the limit of {limit} bytes", request_id=request_id
                     )
                 status = resp.status
                 headers = resp.headers
@@ -144,3 +146,15 @@ class NativeTransport:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes ``limit`` bytes (the rest is never read)."""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_any():
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

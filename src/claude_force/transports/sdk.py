@@ -17,6 +17,7 @@ from claude_force.errors import (
     APITimeoutError,
     ConfigError,
     MalformedResponse,
+    ResponseTooLarge,
     status_error,
 )
 from claude_force.models import Request, Response
@@ -53,9 +54,9 @@ class SDKTransport:
         register_secret(api_key)
         self._max_response_bytes = max_response_bytes
         self._anthropic = anthropic
-        import httpx2
-
-        limits = httpx2.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+        # The SDK's own Limits class (httpx in older releases, httpx2 in 2.x), so neither is imported by name.
+        limits_type = type(anthropic.DEFAULT_CONNECTION_LIMITS)
+        limits = limits_type(max_connections=pool_size, max_keepalive_connections=pool_size)
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,
@@ -99,7 +100,7 @@ class SDKTransport:
         request_id = raw.headers.get("request-id")
         if len(content) > self._max_response_bytes:
             # httpx has already read the body; the limit still keeps it out of results and the cache
-            raise MalformedResponse(
+            raise ResponseTooLarge(
                 f"response exceeds the limit of {self._max_response_bytes} bytes", request_id=request_id
             )
         try:
