@@ -223,7 +223,11 @@ def test_garbage_rows_are_found_and_deleted_by_verify(written: Path, cache_dir: 
             os.urandom(50),
             os.urandom(32),
         )
-    raw(written, "INSERT INTO entries VALUES (X'00', 'x', 1, 0, 0, 0, 1, X'00', X'00')")
+    raw(
+        written,
+        "INSERT INTO entries (key, agent, version, created, expires, last_access, size, payload, mac)"
+        " VALUES (X'00', 'x', 1, 0, 0, 0, 1, X'00', X'00')",
+    )
     with ResponseCache(cache_dir=cache_dir, secret=SECRET) as cache:
         report = cache.verify()
         assert (report.checked, report.ok, report.corrupt) == (5, 1, 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from claude_force.cache import ResponseCache
@@ -86,3 +87,18 @@ async def test_own_writes_are_never_skipped_even_when_evicted_from_memory(tmp_pa
         assert hit is not None and hit.text == "mine"
     finally:
         await cache.aclose()
+
+
+def test_keys_added_while_a_resizing_load_reads_the_disk_are_kept() -> None:
+    p = KeyPresence()
+    added_during = [f"{i:064x}" for i in range(1, 50)]
+
+    def disk_keys() -> Iterator[str]:
+        yield "on-disk"
+        p.add_many(added_during)  # this process stores entries while the reader thread is loading
+        yield "on-disk-too"
+
+    # expected=100_000 needs a bigger filter than the current one: the old bits cannot be OR-ed in.
+    p.load(disk_keys(), max_rowid=2, version=1, now=0.0, expected=100_000)
+    assert p.might_contain("on-disk") and p.might_contain("on-disk-too")
+    assert all(p.might_contain(k) for k in added_during)

@@ -112,3 +112,60 @@ def test_queued_and_memory_tier_entries_keep_exact_size_payloads(tmp_path: Path)
         tracemalloc.stop()
     cache.close()
     assert grown / n < 1500, f"{grown / n:.0f} bytes per 300-character entry"
+
+
+def test_a_closed_writer_refuses_new_entries_instead_of_losing_them() -> None:
+    written: list[str] = []
+    writer = BatchWriter(write_batch=lambda batch: written.extend(p.key for p in batch))
+    assert writer.submit(pending(0)) is True
+    writer.close()  # writes what was queued
+    assert written == [pending(0).key]
+    assert not writer.usable()
+    assert writer.submit(pending(1)) is False  # no thread would ever write it
+    writer.flush()  # returns: nothing is pending
+    assert written == [pending(0).key]
+
+
+def test_a_batch_lost_to_an_unexpected_error_is_reported_to_on_error() -> None:
+    failures: list[BaseException] = []
+
+    def write_batch(batch: list[Pending]) -> None:
+        raise RuntimeError("bug")
+
+    writer = BatchWriter(write_batch=write_batch, on_error=failures.append)
+    writer.submit(pending(0))
+    writer.flush()
+    writer.close()
+    assert [str(e) for e in failures] == ["bug"]
+
+
+def test_flush_waits_only_for_entries_submitted_before_it() -> None:
+    # Other threads that keep submitting must not keep a flush (or a delete/clear, which flush first) waiting.
+    gates = [threading.Event(), threading.Event()]
+    entered = [threading.Event(), threading.Event()]
+    calls = [0]
+    written: list[str] = []
+
+    def write_batch(batch: list[Pending]) -> None:
+        n = calls[0]
+        calls[0] += 1
+        entered[n].set()
+        assert gates[n].wait(GUARD_S)
+        written.extend(p.key for p in batch)
+
+    writer = BatchWriter(write_batch=write_batch)
+    writer.submit(pending(0))
+    assert entered[0].wait(GUARD_S)  # entry 0 is being written
+    flushed = threading.Event()
+    t = threading.Thread(target=lambda: (writer.flush(), flushed.set()))
+    t.start()
+    waiters = writer._room._waiters  # type: ignore[attr-defined]  # the Condition's own waiter list
+    wait_until(lambda: len(waiters) == 1, "the flush waits for entry 0")
+    writer.submit(pending(1))  # submitted after the flush began
+    gates[0].set()
+    assert flushed.wait(GUARD_S)  # entry 0 is written: the flush returns although entry 1 is not
+    assert written == [pending(0).key]
+    gates[1].set()
+    t.join(GUARD_S)
+    writer.close()
+    assert written == [pending(0).key, pending(1).key]

@@ -15,14 +15,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from claude_force import constants as C
-from claude_force.cache.dirs import DB_NAME, check_db_file, ensure_cache_dir
+from claude_force.cache.dirs import DB_NAME, ensure_cache_dir
 from claude_force.cache.envelope import Envelope, open_envelope, seal
 from claude_force.cache.maintenance import MaintenanceMixin, parse_payload
 from claude_force.cache.memory import MemoryTier
@@ -31,6 +30,7 @@ from claude_force.cache.reader import BatchReader
 from claude_force.cache.secret import resolve_secret
 from claude_force.cache.stats import CacheStats, Counters, VerifyReport, error_kind
 from claude_force.cache.store import DEFAULT_BUSY_TIMEOUT_MS, SQLiteStore, StoreLimits
+from claude_force.cache.workers import WorkersMixin
 from claude_force.cache.writer import BatchWriter, Pending, WriteBehindMixin
 from claude_force.errors import CacheError, CacheIntegrityError
 from claude_force.models import Response
@@ -49,7 +49,7 @@ TOUCH_FLUSH_AT: Final = 512
 TOUCH_GRANULARITY_S: Final = 60.0
 
 
-class ResponseCache(WriteBehindMixin, MaintenanceMixin):
+class ResponseCache(WorkersMixin, WriteBehindMixin, MaintenanceMixin):
     """Signed, bounded, multi-process response cache.
 
     Example::
@@ -70,21 +70,17 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
     __slots__ = (
         "_c",
         "_clock",
-        "_closed",
-        "_executor",
         "_lock",
         "_max_disk",
         "_max_entry",
         "_memory",
         "_presence",
         "_quota",
-        "_reader",
         "_secret",
         "_store",
         "_touches",
         "_ttl",
         "_warned",
-        "_writer",
         "cache_dir",
         "enabled",
     )
@@ -126,7 +122,7 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         self._c = Counters()
         self._touches: dict[str, float] = {}
         self._warned: set[str] = set()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor = None
         self._writer: BatchWriter | None = None
         self._reader: BatchReader[Response] | None = None
         self._presence: KeyPresence | None = None
@@ -140,13 +136,11 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         self._secret = resolve_secret(
             secret, env=os.environ if env is None else env, key_file=key_file, cache_dir=self.cache_dir
         )
-        db_path = self.cache_dir / DB_NAME
-        check_db_file(db_path)  # a symlinked database is an attack, not a disk error: refuse loudly
-        self._store = store_factory(path=db_path, busy_timeout_ms=busy_timeout_ms)
+        self._store = store_factory(path=self.cache_dir / DB_NAME, busy_timeout_ms=busy_timeout_ms)
         self._presence = KeyPresence()
-        try:
+        try:  # checks the database file first: a symlinked one is an attack, not a disk error (UnsafeCacheDir)
             self._store.connection()
-        except sqlite3.Error as exc:
+        except sqlite3.Error as exc:  # OSErrors arrive as sqlite3.OperationalError: counted, degrades
             self._error("open", exc)
 
     # --- bookkeeping -----------------------------------------------------------------------------
@@ -354,7 +348,7 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         prepared = self._prepare(key, response, agent)
         if prepared is None:
             return False
-        return await asyncio.get_running_loop().run_in_executor(self._pool(), self._write, *prepared)
+        return await asyncio.wrap_future(self._on_pool(self._write, *prepared))
 
     def _write(self, envelope: Envelope, size: int) -> bool:
         if self._store is None:
@@ -385,8 +379,9 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
         return self._memory is not None and self._memory.contains(key, now=self._clock())
 
     def delete(self, key: str) -> bool:
-        """Remove ``key`` from both tiers."""
+        """Remove ``key`` from both tiers (after queued writes land, so none of them brings it back)."""
         self._check_open()
+        self.flush()
         in_memory = self._memory.delete(key) if self._memory is not None else False
         if self._store is None:
             return in_memory
@@ -398,44 +393,11 @@ class ResponseCache(WriteBehindMixin, MaintenanceMixin):
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    def _background_reader(self) -> BatchReader[Response]:
-        with self._lock:
-            if self._reader is None:
-                self._reader = BatchReader(lookup=self._synced_disk_get)
-            return self._reader
-
-    def _background_writer(self) -> BatchWriter:
-        with self._lock:
-            if self._writer is None:
-                self._writer = BatchWriter(write_batch=self._write_batch)
-            return self._writer
-
-    def _pool(self) -> ThreadPoolExecutor:
-        executor = self._executor
-        if executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=2, thread_name_prefix="claude-force-cache"
-                    )
-                executor = self._executor
-        return executor
-
     def close(self) -> None:
         """Flush pending recency updates, stop the cache's threads and close every connection. Idempotent."""
         if self._closed:
             return
-        self._closed = True
-        with self._lock:
-            executor, self._executor = self._executor, None
-            writer, self._writer = self._writer, None
-            reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()
-        if writer is not None:
-            writer.close()
-        if executor is not None:
-            executor.shutdown(wait=True)
+        self._stop_workers()
         if self._store is not None:
             self._flush_touches()
             self._store.close()

@@ -14,6 +14,7 @@ user, and must not be group- or world-writable. New directories are created 0700
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -117,8 +118,12 @@ def _check_final(target: Path) -> None:
 def check_db_file(path: Path) -> None:
     """Refuse a database (or WAL/SHM side file) that is a symlink, not a regular file, or someone else's.
 
+    Raises ``UnsafeCacheDir`` for those, ``OSError`` if a file cannot be inspected at all.
+
     A missing file passes (it is created inside the already-checked 0700 directory). An existing file that is
-    readable by others is tightened to 0600 rather than refused: it is ours, and the directory protects it.
+    readable by others has the group/other bits cleared (0644 becomes 0600, 0444 becomes 0400) rather than being
+    refused: it is ours, and the directory protects it. For the same reason a chmod that fails (a read-only
+    filesystem, say) is not fatal: it would only have tightened the mode.
     """
     uid = _uid()
     for candidate in (path, *(Path(f"{path}{suffix}") for suffix in DB_SIDE_SUFFIXES)):
@@ -126,16 +131,19 @@ def check_db_file(path: Path) -> None:
             st = os.lstat(candidate)
         except FileNotFoundError:
             continue
-        except OSError as exc:
-            raise UnsafeCacheDir(f"cannot inspect {safe(candidate)}: {exc.strerror}") from None
+        # Any other OSError (the directory replaced by a file, an I/O error) propagates: it is a storage
+        # failure, not an unsafe file, and the store counts it and degrades (it never opens what it could not
+        # check).
         if stat.S_ISLNK(st.st_mode):
             raise UnsafeCacheDir(f"cache database file {safe(candidate.name)} is a symlink")
         if not stat.S_ISREG(st.st_mode):
             continue  # not our attack surface: SQLite fails to open it and the cache degrades to misses
         if uid is not None and st.st_uid != uid:
             raise UnsafeCacheDir(f"cache database file {safe(candidate.name)} is owned by uid {st.st_uid}")
-        if uid is not None and stat.S_IMODE(st.st_mode) & 0o077:
-            os.chmod(candidate, 0o600)
+        mode = stat.S_IMODE(st.st_mode)
+        if uid is not None and mode & 0o077:
+            with contextlib.suppress(OSError):
+                os.chmod(candidate, mode & ~0o077)  # never adds a bit: a 0444 file stays unwritable
 
 
 def create_db_file(path: Path) -> None:

@@ -11,7 +11,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -71,6 +71,10 @@ class MaintenanceMixin:
     def _evicted(self, keys: list[str]) -> None:
         raise NotImplementedError
 
+    if TYPE_CHECKING:  # provided by WriteBehindMixin (declared for the type checker only)
+
+        def flush(self) -> None: ...
+
     def _maintenance_store(self) -> SQLiteStore:
         self._check_open()
         if self._store is None:
@@ -78,8 +82,12 @@ class MaintenanceMixin:
         return self._store
 
     def clear(self) -> int:
-        """Delete every entry; returns how many. A database file that is not SQLite at all is recreated."""
+        """Delete every entry; returns how many. A database file that is not SQLite at all is recreated.
+
+        Writes still queued by ``store_later`` land first (and are deleted too), so none survives the clear.
+        """
         store = self._maintenance_store()
+        self.flush()
         if self._memory is not None:
             self._memory.clear()
         self._take_touches()
@@ -112,10 +120,11 @@ class MaintenanceMixin:
         now = self._clock()
         checked = ok = expired = 0
         bad: list[Any] = []
+        bad_rows: list[tuple[int, Any]] = []
         try:
-            for row in store.rows():
+            for rowid, row in store.rows():
                 checked += 1
-                key = row[1]
+                key = row[1]  # bytes if it is not valid UTF-8 text: then it fails the check below
                 try:
                     envelope = open_envelope(
                         self._secret, row, expect_key=key if isinstance(key, str) else ""
@@ -123,12 +132,13 @@ class MaintenanceMixin:
                     parse_payload(envelope)
                 except CacheIntegrityError:
                     bad.append(key)
+                    bad_rows.append((rowid, row[6]))
                     continue
                 ok += 1
                 if now >= min(envelope.expires, envelope.created + self._ttl):
                     expired += 1
-            if bad:
-                store.delete_many(bad)
+            if bad_rows:
+                store.delete_rows(bad_rows)  # by rowid and MAC: undecodable keys too, never a fresh rewrite
         except sqlite3.Error as exc:
             raise CacheError(f"cannot verify the cache: {safe(exc)}") from None
         if bad:

@@ -6,12 +6,15 @@ false "absent" for what it has seen:
 
 - at first use it loads every key already in the database (on the reader thread);
 - this process adds each key it stores before the write is queued;
-- keys written by other processes are pulled in by :meth:`KeyPresence.sync`, which the reader thread runs when
-  SQLite's ``data_version`` says the database changed, at most ``max_age`` seconds apart. A miss is only
-  skipped while the filter is younger than that, so another process's entry is seen within about ``max_age``
-  (plus its own write-behind delay).
+- keys written by other processes are pulled in by :func:`sync_presence`, which the reader thread runs when
+  SQLite's ``data_version`` says the database changed, at most ``max_age`` seconds apart: every row whose id
+  is above the last one seen. Row ids only grow (the table is ``AUTOINCREMENT``, schema version 2), so a row
+  added after a delete or a ``clear()`` is never missed. A miss is only skipped while the filter is younger
+  than ``max_age``, so another process's entry is seen within about that (plus its own write-behind delay).
 
-False positives only cost the disk lookup we would have made anyway.
+False positives only cost the disk lookup we would have made anyway. The one false "absent" is narrow: when
+the filter is rebuilt bigger, a key this process added before the rebuild and had not committed yet when the
+disk was read (see :meth:`KeyPresence.load`); it is back at the first sync after its commit.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class KeyPresence:
         "_bits",
         "_capacity",
         "_count",
+        "_during_load",
         "_lock",
         "_nbits",
         "max_age",
@@ -84,6 +88,7 @@ class KeyPresence:
         self._bits = bytearray(MIN_BITS // 8)
         self._capacity = MIN_BITS // BITS_PER_KEY
         self._count = 0
+        self._during_load: list[str] | None = None  # keys added while load() reads the disk
         self.max_age = max_age
         self.ready = False
         self.synced_at = float("-inf")
@@ -115,10 +120,13 @@ class KeyPresence:
     def add_many(self, keys: Iterable[str]) -> None:
         with self._lock:
             bits, nbits = self._bits, self._nbits
+            during = self._during_load
             for key in keys:
                 for p in _positions(key, nbits):
                     bits[p >> 3] |= 1 << (p & 7)
                 self._count += 1
+                if during is not None:
+                    during.append(key)
             if self._count > self._capacity:
                 self.ready = False  # too full to be useful: the reader thread reloads it, sized anew
 
@@ -131,14 +139,26 @@ class KeyPresence:
             nbits *= 2
         fresh = KeyPresence(max_age=self.max_age)
         fresh._nbits, fresh._bits, fresh._capacity = nbits, bytearray(nbits // 8), nbits // BITS_PER_KEY
-        fresh.add_many(keys)
         with self._lock:
-            # Keys added by this process while loading are in neither list: keep them by OR-ing the old bits in
-            # when the size did not change; after a resize they are on disk (loaded) or still queued (re-added
-            # by the writer path on the next store), so a miss for them at worst goes to the disk.
+            self._during_load = []
+        try:
+            fresh.add_many(keys)
+        except BaseException:
+            with self._lock:
+                self._during_load = None
+            raise
+        with self._lock:
+            # Keys this process added while the disk was read may not be in ``keys``. Same size: OR the old bits
+            # in (they hold every key added before, too). After a resize the old bits cannot be carried over, so
+            # the keys added during the load are re-added. Only a key added before the load and not yet committed
+            # when the disk was read is lost: until the first sync after its commit, lookups of it that miss the
+            # memory tier skip the disk (a redundant upstream call at worst, never a wrong answer).
+            during, self._during_load = self._during_load or [], None
             if nbits == self._nbits:
                 merged = int.from_bytes(fresh._bits, "little") | int.from_bytes(self._bits, "little")
                 fresh._bits = bytearray(merged.to_bytes(len(self._bits), "little"))
+            else:
+                fresh.add_many(during)
             self._nbits, self._bits, self._capacity = nbits, fresh._bits, fresh._capacity
             self._count = fresh._count
             self.max_rowid, self.version, self.synced_at = max_rowid, version, now

@@ -3,18 +3,24 @@
 ``asyncio``'s ``run_in_executor`` costs a work item, a concurrent future and one loop wake-up per call. Under a
 burst of misses this thread instead drains every queued lookup, answers them in one pass (SQLite reads and MAC
 checks happen here, off the loop), and hands all the answers back with a single ``call_soon_threadsafe``.
+
+A reader refuses lookups once closed (:class:`~claude_force.errors.CacheError`, as the closed cache does), so a
+lookup racing ``close()`` can never wait on a thread that has stopped; one inherited through ``os.fork()`` is
+not :meth:`~BatchReader.usable` in the child, which makes a new one (see :mod:`.workers`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from claude_force.cache.writer import drain
+from claude_force.errors import CacheError
 
 log = logging.getLogger("claude_force.cache")
 
@@ -43,10 +49,13 @@ class BatchReader(Generic[T]):
         reader.close()
     """
 
-    __slots__ = ("_lookup", "_queue", "_thread")
+    __slots__ = ("_lock", "_lookup", "_pid", "_queue", "_stopped", "_thread")
 
     def __init__(self, *, lookup: Callable[[str, float], T | None]) -> None:
         self._lookup = lookup
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._pid = os.getpid()
         self._queue: queue.SimpleQueue[
             tuple[str, float, asyncio.Future[T | None], asyncio.AbstractEventLoop] | None
         ]
@@ -57,17 +66,33 @@ class BatchReader(Generic[T]):
     def __repr__(self) -> str:
         return f"BatchReader(queued={self._queue.qsize()}, alive={self._thread.is_alive()})"
 
+    def usable(self) -> bool:
+        """True while this process's reader thread runs (False once closed, or in a forked child)."""
+        return self._pid == os.getpid() and not self._stopped and self._thread.is_alive()
+
     def submit(self, key: str, now: float) -> asyncio.Future[T | None]:
-        """Queue one lookup; await the returned future for its answer."""
+        """Queue one lookup; await the returned future for its answer. Raises ``CacheError`` once closed."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T | None] = loop.create_future()
-        self._queue.put((key, now, fut, loop))
+        # close() sets _stopped under this lock before it queues its sentinel: nothing queues behind that.
+        with self._lock:
+            if not self.usable():
+                raise CacheError("the response cache is closed")
+            self._queue.put((key, now, fut, loop))
         return fut
 
     def close(self) -> None:
-        """Answer what is queued, then stop the thread."""
-        if self._thread.is_alive():
-            self._queue.put(None)
+        """Answer what is queued, then stop the thread. A reader made in another process is left alone."""
+        if self._pid != os.getpid():
+            return  # forked: its thread is not in this process, and its lock may have been held at the fork
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            alive = self._thread.is_alive()
+            if alive:
+                self._queue.put(None)
+        if alive:
             self._thread.join()
 
     def _run(self) -> None:

@@ -12,6 +12,7 @@ ERROR_KINDS: Final = (
     ("locked", "locked"),
     ("busy", "locked"),
     ("full", "disk_full"),
+    ("no space", "disk_full"),
     ("readonly", "read_only"),
     ("read-only", "read_only"),
     ("not a database", "corrupt_file"),

@@ -20,64 +20,44 @@ from typing import Any, Final
 
 from claude_force.cache.dirs import DB_SIDE_SUFFIXES, check_db_file, create_db_file
 from claude_force.cache.envelope import Envelope
+from claude_force.cache.schema import SCHEMA_VERSION, create_schema
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "SQLiteStore", "StoreLimits"]
 
-SCHEMA_VERSION: Final = 1
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 #: Eviction frees space in batches: down to this fraction of the limit, not just below it.
 EVICT_TO_FRACTION: Final = 0.9
 _FETCH_BATCH: Final = 256
+#: Connections a forked child inherited: kept open and unused (see SQLiteStore._forget_inherited).
+_INHERITED: list[sqlite3.Connection] = []
 
-_SELECT_ROW: Final = "SELECT version, key, agent, created, expires, payload, mac FROM entries"
+# TEXT columns are fetched as bytes (with their type) and decoded here: a row holding invalid UTF-8 must fail its
+# integrity check and be deleted, not make every fetch raise (sqlite3 decodes TEXT strictly).
+_SELECT_ROW: Final = (
+    "SELECT rowid, version, CAST(key AS BLOB), typeof(key), CAST(agent AS BLOB), typeof(agent),"
+    " created, expires, payload, mac FROM entries"
+)
 _SELECT_READ: Final = (
-    "SELECT version, key, agent, created, expires, payload, mac, last_access FROM entries WHERE key = ?"
+    "SELECT version, key, CAST(agent AS BLOB), typeof(agent), created, expires, payload, mac, last_access"
+    " FROM entries WHERE key = ?"
 )
 
-_SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS entries (
-        key TEXT PRIMARY KEY NOT NULL,
-        agent TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        created REAL NOT NULL,
-        expires REAL NOT NULL,
-        last_access REAL NOT NULL,
-        size INTEGER NOT NULL,
-        payload BLOB NOT NULL,
-        mac BLOB NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS entries_expires ON entries(expires)",
-    "CREATE INDEX IF NOT EXISTS entries_last_access ON entries(last_access)",
-    "CREATE INDEX IF NOT EXISTS entries_agent_last_access ON entries(agent, last_access)",
-    """CREATE TABLE IF NOT EXISTS agent_usage (
-        agent TEXT PRIMARY KEY NOT NULL,
-        entries INTEGER NOT NULL,
-        bytes INTEGER NOT NULL)""",
-    """CREATE TRIGGER IF NOT EXISTS entries_insert AFTER INSERT ON entries BEGIN
-        INSERT INTO agent_usage(agent, entries, bytes) VALUES (NEW.agent, 1, NEW.size)
-        ON CONFLICT(agent) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.size;
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS entries_delete AFTER DELETE ON entries BEGIN
-        UPDATE agent_usage SET entries = entries - 1, bytes = bytes - OLD.size WHERE agent = OLD.agent;
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS entries_update AFTER UPDATE OF agent, size ON entries BEGIN
-        UPDATE agent_usage SET entries = entries - 1, bytes = bytes - OLD.size WHERE agent = OLD.agent;
-        INSERT INTO agent_usage(agent, entries, bytes) VALUES (NEW.agent, 1, NEW.size)
-        ON CONFLICT(agent) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.size;
-    END""",
-)
-_DROP: Final = (
-    "DROP TRIGGER IF EXISTS entries_insert",
-    "DROP TRIGGER IF EXISTS entries_delete",
-    "DROP TRIGGER IF EXISTS entries_update",
-    "DROP TABLE IF EXISTS entries",
-    "DROP TABLE IF EXISTS agent_usage",
-)
 _UPSERT: Final = """INSERT INTO entries
     (version, key, agent, created, expires, payload, mac, last_access, size)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT(key) DO UPDATE SET version = excluded.version, agent = excluded.agent,
         created = excluded.created, expires = excluded.expires, payload = excluded.payload,
         mac = excluded.mac, last_access = excluded.last_access, size = excluded.size"""
+
+
+def _text(raw: Any, kind: Any = "text") -> Any:
+    """A TEXT column fetched as bytes, decoded; left as bytes (so it fails every type check) if not UTF-8."""
+    if kind == "text" and isinstance(raw, bytes):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw
+    return raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +98,8 @@ class SQLiteStore:
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened (and the schema created) on first use."""
-        if self._pid != os.getpid():  # forked: never use the parent's connections
-            self._local = threading.local()
-            self._conns = []
-            self._pid = os.getpid()
+        if self._pid != os.getpid():
+            self._forget_inherited()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
@@ -132,14 +110,17 @@ class SQLiteStore:
         return conn
 
     def _open(self) -> sqlite3.Connection:
-        check_db_file(self.path)
-        create_db_file(self.path)
+        try:
+            check_db_file(self.path)
+            create_db_file(self.path)
+        except OSError as exc:  # counted and degraded like any storage failure (UnsafeCacheDir is not one)
+            raise sqlite3.OperationalError(f"unable to open database file: {exc.strerror or exc}") from exc
         conn = self.connect()
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
             self.configure(conn)
             if not self._ready:
-                self._create_schema(conn)
+                create_schema(conn)
                 self._ready = True
         except BaseException:
             conn.close()
@@ -176,25 +157,6 @@ class SQLiteStore:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA journal_size_limit = 67108864")
 
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
-        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-            return  # already there: no write needed, so a read-only database still serves reads
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect only on a new, empty database
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                for statement in _DROP:  # a cache: an unknown layout is dropped, never migrated
-                    conn.execute(statement)
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self.connection()
@@ -211,16 +173,24 @@ class SQLiteStore:
     # --- reads -----------------------------------------------------------------------------------
 
     def read(self, key: str) -> tuple[Any, ...] | None:
-        """The raw ``(version, key, agent, created, expires, payload, mac, last_access)`` row, unverified."""
-        row: tuple[Any, ...] | None = self.connection().execute(_SELECT_READ, (key,)).fetchone()
-        return row
+        """The raw ``(version, key, agent, created, expires, payload, mac, last_access)`` row, unverified.
 
-    def rows(self) -> Iterator[tuple[Any, ...]]:
-        """Every raw row, in batches (for ``verify``)."""
+        ``agent`` is bytes if the column is not valid UTF-8 (``key`` matched ``key``, so it is).
+        """
+        row = self.connection().execute(_SELECT_READ, (key,)).fetchone()
+        if row is None:
+            return None
+        version, key_, agent, agent_type, *rest = row
+        return (version, key_, _text(agent, agent_type), *rest)
+
+    def rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """``(rowid, (version, key, agent, created, expires, payload, mac))`` for every raw row, in batches (for
+        ``verify``); ``key``/``agent`` are bytes where they are not valid UTF-8 text."""
         cursor = self.connection().execute(_SELECT_ROW)
         try:
             while batch := cursor.fetchmany(_FETCH_BATCH):
-                yield from batch
+                for rowid, version, key, key_type, agent, agent_type, *rest in batch:
+                    yield int(rowid), (version, _text(key, key_type), _text(agent, agent_type), *rest)
         finally:
             cursor.close()
 
@@ -229,12 +199,13 @@ class SQLiteStore:
         return int(self.connection().execute("PRAGMA data_version").fetchone()[0])
 
     def keys_after(self, rowid: int) -> Iterator[tuple[int, str]]:
-        """``(rowid, key)`` of the rows inserted after ``rowid``, in order, streamed."""
+        """``(rowid, key)`` of the rows inserted after ``rowid``, in order, streamed (row ids never repeat)."""
         cursor = self.connection().execute(
-            "SELECT rowid, key FROM entries WHERE rowid > ? ORDER BY rowid", (rowid,)
+            "SELECT rowid, CAST(key AS BLOB) FROM entries WHERE rowid > ? ORDER BY rowid", (rowid,)
         )
-        for row_id, key in cursor:
-            if isinstance(key, str):
+        for row_id, raw in cursor:
+            key = _text(raw)
+            if isinstance(key, str):  # an undecodable key can never match a lookup
                 yield int(row_id), key
 
     def totals(self) -> tuple[int, int]:
@@ -249,9 +220,10 @@ class SQLiteStore:
     def agent_usage(self) -> list[tuple[str, int, int]]:
         """``(agent, entries, bytes)`` for every agent with entries, largest first."""
         rows = self.connection().execute(
-            "SELECT agent, entries, bytes FROM agent_usage WHERE entries > 0 ORDER BY bytes DESC, agent"
+            "SELECT CAST(agent AS BLOB), entries, bytes FROM agent_usage WHERE entries > 0"
+            " ORDER BY bytes DESC, agent"
         )
-        return [(str(a), int(e), int(b)) for a, e, b in rows]
+        return [(bytes(a).decode("utf-8", "replace"), int(e), int(b)) for a, e, b in rows]
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -313,10 +285,17 @@ class SQLiteStore:
             return cursor.rowcount > 0
 
     def delete_many(self, keys: Iterable[Any]) -> int:
+        """Delete the entries with these keys; returns the rows deleted (not counting the triggers' changes)."""
         with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys))
-            return conn.total_changes - before
+            return max(
+                0, conn.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys)).rowcount
+            )
+
+    def delete_rows(self, rows: Iterable[tuple[int, Any]]) -> int:
+        """Delete rows by ``(rowid, mac)``, each only if its MAC is unchanged (a fresh rewrite keeps its rowid)."""
+        with self._write() as conn:
+            cursor = conn.executemany("DELETE FROM entries WHERE rowid = ? AND mac IS ?", rows)
+            return max(0, cursor.rowcount)
 
     def clear(self) -> int:
         with self._write() as conn:
@@ -363,37 +342,33 @@ class SQLiteStore:
     @staticmethod
     def _delete_expired(conn: sqlite3.Connection, *, now: float, ttl_seconds: float) -> list[str]:
         born_before = now - ttl_seconds if ttl_seconds != float("inf") else float("-inf")
-        keys = [
-            r[0]
-            for r in conn.execute(
-                "SELECT key FROM entries WHERE expires <= ? OR created <= ?", (now, born_before)
-            ).fetchall()
-        ]
-        conn.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys))
-        return keys
+        rows = conn.execute(
+            "SELECT rowid, CAST(key AS BLOB) FROM entries WHERE expires <= ? OR created <= ?",
+            (now, born_before),
+        ).fetchall()
+        conn.executemany("DELETE FROM entries WHERE rowid = ?", ((r[0],) for r in rows))
+        return [key for r in rows if isinstance(key := _text(r[1]), str)]
 
     @staticmethod
     def _evict(conn: sqlite3.Connection, *, need: int, agent: str | None) -> list[str]:
+        select = "SELECT rowid, CAST(key AS BLOB), CAST(size AS INTEGER) FROM entries"
         if agent is None:
-            cursor = conn.execute("SELECT key, CAST(size AS INTEGER) FROM entries ORDER BY last_access")
+            cursor = conn.execute(f"{select} ORDER BY last_access")
         else:
-            cursor = conn.execute(
-                "SELECT key, CAST(size AS INTEGER) FROM entries WHERE agent = ? ORDER BY last_access",
-                (agent,),
-            )
-        keys: list[str] = []
+            cursor = conn.execute(f"{select} WHERE agent = ? ORDER BY last_access", (agent,))
+        victims: list[tuple[int, Any]] = []
         freed = 0
         try:
             while freed < need and (batch := cursor.fetchmany(_FETCH_BATCH)):
-                for key, size in batch:
-                    keys.append(key)
+                for rowid, raw, size in batch:
+                    victims.append((rowid, raw))
                     freed += max(0, int(size or 0))
                     if freed >= need:
                         break
         finally:
             cursor.close()
-        conn.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys))
-        return keys
+        conn.executemany("DELETE FROM entries WHERE rowid = ?", ((r[0],) for r in victims))
+        return [key for r in victims if isinstance(key := _text(r[1]), str)]
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -407,7 +382,19 @@ class SQLiteStore:
         self._ready = False
         self._local = threading.local()
 
+    def _forget_inherited(self) -> None:
+        """In a forked child: never use the parent's connections, and never close them either (SQLite must
+        not carry a connection across fork(); closing one in the child could drop this process's own locks on
+        the file), so they are kept referenced, unused, until the process exits."""
+        _INHERITED.extend(conn for _, conn in self._conns)
+        self._local = threading.local()
+        self._conns = []
+        self._lock = threading.Lock()  # it may have been held by another thread at the fork
+        self._pid = os.getpid()
+
     def close(self) -> None:
+        if self._pid != os.getpid():
+            self._forget_inherited()
         with self._lock:
             conns, self._conns = self._conns, []
             self._closed = True

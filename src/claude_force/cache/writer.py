@@ -4,17 +4,25 @@ A miss costs the event loop a queue put instead of an HMAC and a thread hop per 
 transaction per batch instead of one per entry. The memory tier already holds each entry when it is queued, so
 this process serves it at once; other processes see it after the batch commits (usually milliseconds later).
 ``flush()`` waits until everything queued so far is on disk; ``close()`` flushes and stops the thread.
+
+``submit`` never queues what no thread will write: once the writer is closed, or in a child process that
+inherited it through ``os.fork()`` (the thread is not there), it returns False and ``store_later`` reports the
+entry as not stored. A fork child gets a writer of its own (see :mod:`.workers`); the parent's queued entries
+stay the parent's to write.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
+
+from claude_force.errors import CacheError
 
 if TYPE_CHECKING:
     from claude_force.cache.envelope import Envelope
@@ -76,13 +84,35 @@ class BatchWriter:
         writer.close()
     """
 
-    __slots__ = ("_max_bytes", "_queue", "_queued_bytes", "_room", "_thread", "_write_batch")
+    __slots__ = (
+        "_max_bytes",
+        "_on_error",
+        "_pid",
+        "_queue",
+        "_queued_bytes",
+        "_room",
+        "_stopped",
+        "_submitted",
+        "_thread",
+        "_write_batch",
+        "_written",
+    )
 
     def __init__(
-        self, *, write_batch: Callable[[list[Pending]], None], max_queued_bytes: int = MAX_QUEUED_BYTES
+        self,
+        *,
+        write_batch: Callable[[list[Pending]], None],
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._write_batch = write_batch
+        self._on_error = on_error
         self._max_bytes = max_queued_bytes
+        self._stopped = False
+        self._pid = os.getpid()
+        self._submitted = self._written = (
+            0  # entries queued / entries done (written or failed), in FIFO order
+        )
         self._queued_bytes = 0
         self._room = threading.Condition()
         self._queue: queue.Queue[Pending | None] = queue.Queue()
@@ -99,46 +129,74 @@ class BatchWriter:
     def queued_bytes(self) -> int:
         return self._queued_bytes
 
-    def submit(self, item: Pending) -> None:
-        """Queue ``item``; blocks while the queue already holds ``max_queued_bytes`` (the writer is behind)."""
+    def usable(self) -> bool:
+        """True while this process's writer thread runs (False once closed, or in a forked child)."""
+        return self._pid == os.getpid() and not self._stopped and self._thread.is_alive()
+
+    def submit(self, item: Pending) -> bool:
+        """Queue ``item``; False (not queued) once closed or if the thread is gone, so nothing is silently lost.
+
+        Blocks while the queue already holds ``max_queued_bytes`` (the writer is behind): backpressure.
+        """
         with self._room:
-            while self._queued_bytes > 0 and self._queued_bytes + item.size > self._max_bytes:
-                if not self._thread.is_alive():
-                    break  # nothing will make room: never block forever
+            while True:
+                if not self.usable():
+                    return False  # nothing will write it (and nothing will make room: never block forever)
+                if self._queued_bytes == 0 or self._queued_bytes + item.size <= self._max_bytes:
+                    break
                 self._room.wait(timeout=1.0)
             self._queued_bytes += item.size
-        self._queue.put(item)
+            self._submitted += 1
+            self._queue.put(item)  # under the lock: close() cannot slip its sentinel in ahead of this item
+        return True
 
     def flush(self) -> None:
-        """Block until every entry submitted so far has been written (or has failed and been counted)."""
-        self._queue.join()
+        """Block until every entry submitted so far has been written (or has failed and been counted).
+
+        Entries submitted after the call began are not waited for, so other threads that keep submitting cannot
+        keep it (or ``delete``/``clear``, which flush first) waiting.
+        """
+        if self._pid != os.getpid():
+            return  # forked: the parent's queue; nothing in this process would ever drain it
+        with self._room:
+            target = self._submitted
+            while self._written < target and self._thread.is_alive():
+                self._room.wait(timeout=1.0)
 
     def close(self) -> None:
-        """Write what is queued, then stop the thread."""
-        if self._thread.is_alive():
-            self._queue.put(None)
+        """Write what is queued, then stop the thread. A writer made in another process is left alone."""
+        if self._pid != os.getpid():
+            return  # forked: its thread is not in this process, and its lock may have been held at the fork
+        with self._room:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._room.notify_all()  # a submit waiting for room gives up (returns False)
+            alive = self._thread.is_alive()
+            if alive:
+                self._queue.put(None)
+        if alive:
             self._thread.join()
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
-                self._queue.task_done()
                 return
             time.sleep(GATHER_SECONDS)
             batch, stop = drain(self._queue, first, MAX_BATCH)
             try:
                 self._write_batch(batch)
-            except Exception:  # the write callback counts storage errors; anything else is a bug to log
+            except Exception as exc:  # write_batch counts storage errors; anything else is a bug: log it
                 log.exception("response cache writer failed on a batch of %d entries", len(batch))
+                if self._on_error is not None:
+                    self._on_error(exc)  # and count it: the batch is lost
             finally:
                 with self._room:
                     self._queued_bytes -= sum(p.size for p in batch)
-                    self._room.notify_all()
-                for _ in batch:
-                    self._queue.task_done()
+                    self._written += len(batch)
+                    self._room.notify_all()  # submits waiting for room, and flushes waiting for their entries
             if stop:
-                self._queue.task_done()
                 return
 
 
@@ -174,14 +232,17 @@ class WriteBehindMixin:
     def _evicted(self, keys: list[str]) -> None:
         raise NotImplementedError
 
-    def _background_writer(self) -> BatchWriter:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by WorkersMixin (declared here only for the type checker)
+
+        def _background_writer(self) -> BatchWriter: ...
 
     def store_later(self, key: str, response: Response, *, agent: str) -> bool:
         """Put ``response`` in the memory tier now and queue its disk write (write-behind, batched).
 
-        Cheap enough for the event loop: no HMAC, no thread hop. False if it will not be stored (disabled or
-        oversize). :meth:`flush` waits for queued writes; :meth:`close` flushes them.
+        No HMAC and no thread hop, so it is meant for the event loop; but it blocks while the writer is
+        ``MAX_QUEUED_BYTES`` behind (backpressure), so under a burst faster than the disk it waits for the
+        disk. False if it will not be stored on disk (disabled, oversize, or the cache was closed meanwhile).
+        :meth:`flush` waits for queued writes; :meth:`close` flushes them.
         """
         self._check_open()
         if not self.enabled:
@@ -189,8 +250,11 @@ class WriteBehindMixin:
         pending = self._admit(key, response, agent)
         if pending is None or self._store is None:
             return False
-        self._background_writer().submit(pending)
-        return True
+        try:
+            writer = self._background_writer()
+        except CacheError:  # close() ran since _check_open: refuse rather than start a thread nobody stops
+            return False
+        return writer.submit(pending)
 
     def flush(self) -> None:
         """Block until every write queued by :meth:`store_later` is on disk (or failed and was counted)."""
@@ -205,7 +269,7 @@ class WriteBehindMixin:
         touches = self._take_touches()
         try:
             evicted = self._store.put_many(entries, now=self._clock(), limits=self._limits(), touches=touches)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             self._error("write", exc)
             return
         self._evicted(evicted)
