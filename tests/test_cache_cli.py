@@ -192,3 +192,47 @@ def test_cache_dir_and_secret_come_from_the_config(
     )
     assert result.exit_code == 0, result.output
     assert orjson.loads(result.output)["entries"] == 3
+
+
+def _config(tmp_path: Path, orchestrator: dict[str, object]) -> Path:
+    cfg_dir = tmp_path / "proj" / ".claude"
+    cfg_dir.mkdir(parents=True)
+    (cfg_dir / "claude.json").write_bytes(orjson.dumps({"agents": {}, "orchestrator": orchestrator}))
+    return cfg_dir / "claude.json"
+
+
+def test_prune_applies_the_configured_max_disk_mb(
+    app: typer.Typer, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claude_force.cli.common import STATE
+
+    seed(tmp_path / "cfgcache", 3)
+    # A limit of about one byte: every entry is over it.
+    config = _config(tmp_path, {"cache": {"dir": str(tmp_path / "cfgcache"), "max_disk_mb": 1e-6}})
+    monkeypatch.setattr(STATE, "config", config)
+    env = {"CLAUDE_FORCE_CACHE_DIR": None, "CLAUDE_CACHE_SECRET": SECRET}
+    result = runner.invoke(app, ["cache", "prune"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "pruned 3 entries" in result.stdout
+    assert orjson.loads(runner.invoke(app, ["cache", "stats", "--json"], env=env).stdout)["entries"] == 0
+
+
+def test_secret_from_the_environment_beats_the_config(
+    app: typer.Typer, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claude_force.cli.common import STATE
+
+    seed(tmp_path / "cfgcache", 3)  # signed with SECRET
+    config = _config(
+        tmp_path,
+        {"cache": {"dir": str(tmp_path / "cfgcache")}, "cache_secret": "another-secret-0123456789-abcdef!"},
+    )
+    monkeypatch.setattr(STATE, "config", config)
+    result = runner.invoke(
+        app,
+        ["cache", "verify", "--json"],
+        env={"CLAUDE_FORCE_CACHE_DIR": None, "CLAUDE_CACHE_SECRET": SECRET},
+    )
+    assert result.exit_code == 0, result.output
+    doc = orjson.loads(result.stdout)
+    assert doc["ok"] == 3 and doc["corrupt"] == 0

@@ -239,16 +239,19 @@ def test_disk_limit_evicts_least_recently_used_in_batches(tmp_path: Path, clock:
         assert c.get("k29") is not None
 
 
+def _fill_small_and_big(c: ResponseCache, clock: FakeClock) -> None:
+    """3 entries of agent "small", then 40 of agent "big", each a clock second apart."""
+    for agent, n in (("small", 3), ("big", 40)):
+        for i in range(n):
+            clock.now += 1
+            c.set(f"{agent}{i}", resp(n=400), agent=agent)
+
+
 def test_agent_quota_evicts_only_that_agents_entries(tmp_path: Path, clock: FakeClock) -> None:
     with ResponseCache(
         cache_dir=tmp_path / "c", secret=SECRET, clock=clock, agent_quota_mb=0.02, max_memory_mb=0
     ) as c:
-        for i in range(3):
-            clock.now += 1
-            c.set(f"small{i}", resp(n=400), agent="small")
-        for i in range(40):
-            clock.now += 1
-            c.set(f"big{i}", resp(n=400), agent="big")
+        _fill_small_and_big(c, clock)
         usage = {agent: size for agent, _, size in c.agent_usage()}
         assert usage["big"] <= 0.02 * MB
         assert all(c.get(f"small{i}") is not None for i in range(3))
@@ -532,3 +535,17 @@ def test_write_behind_batches_and_flushes(tmp_path: Path) -> None:
         assert hit is not None and hit.text == "t123"
     finally:
         reopened.close()
+
+
+def test_prune_enforces_each_agents_quota(tmp_path: Path, clock: FakeClock) -> None:
+    # Written without a quota; a later prune under a quota evicts only the agent over it, oldest first.
+    with ResponseCache(cache_dir=tmp_path / "c", secret=SECRET, clock=clock, max_memory_mb=0) as c:
+        _fill_small_and_big(c, clock)
+    with ResponseCache(
+        cache_dir=tmp_path / "c", secret=SECRET, clock=clock, agent_quota_mb=0.02, max_memory_mb=0
+    ) as c:
+        assert c.prune() > 0
+        usage = {agent: size for agent, _, size in c.agent_usage()}
+        assert usage["big"] <= 0.02 * MB
+        assert all(c.get(f"small{i}") is not None for i in range(3))
+        assert c.get("big39") is not None and c.get("big0") is None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import orjson
 import pytest
 
-from claude_force.config import load_config
+from claude_force.config import ProjectConfig, load_config
 from claude_force.errors import (
     ConfigError,
     ConfigNotFound,
@@ -179,3 +180,38 @@ def test_non_utf8_and_empty_files(tmp_path: Path) -> None:
         cfg.agent("a")
     with pytest.raises(ConfigError, match="empty"):
         cfg.agent("b")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_agent_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.md")
+    (tmp_path / "dir.md").mkdir()
+    cfg = load_config(write(tmp_path, {"agents": {"f": {"file": "fifo.md"}, "d": {"file": "dir.md"}}}))
+    outcome: list[BaseException] = []
+    # Opening a FIFO for reading blocks until a writer appears: run the read where a regression cannot hang
+    # the whole suite (the join is a bound on a failure, not synchronisation; the refusal is immediate).
+    worker = threading.Thread(target=lambda: outcome.extend(problems_of(cfg)), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "reading a FIFO agent file blocked"
+    assert [type(e) for e in outcome] == [ConfigError, ConfigError]
+    assert all("not a regular file" in str(e) for e in outcome)
+    assert "agents.f.file" in str(outcome[0]) and "agents.d.file" in str(outcome[1])
+
+
+def problems_of(cfg: ProjectConfig) -> list[BaseException]:
+    found: list[BaseException] = []
+    for name in ("f", "d"):
+        try:
+            cfg.agent(name)
+        except ConfigError as exc:
+            found.append(exc)
+    return found
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_as_the_config_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "claude.json"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer came
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(fifo)

@@ -5,6 +5,7 @@ import re
 import shutil
 import struct
 import subprocess
+import time
 import zlib
 from pathlib import Path
 
@@ -175,3 +176,13 @@ def test_report_renders_charts_in_headless_chromium(tmp_path: Path) -> None:
     # Bars are drawn in the palette's blue (#3b6fd8): count pixels close to it.
     blue = sum(1 for r, g, b in pixels if abs(r - 59) < 25 and abs(g - 111) < 25 and abs(b - 216) < 25)
     assert blue > 2_000, blue
+
+
+def test_absurd_timestamp_stays_off_the_timeline() -> None:
+    # The disk is untrusted: a record claiming ts=1e300 used to crash time.gmtime with OverflowError.
+    good = make_records(4)
+    absurd = good[0]._replace(ts=1e300, agent="absurd-ts-agent")
+    page = render_report([*good, absurd], generated_at=0)
+    assert "<b>5</b><span>tasks</span>" in page  # still counted in the totals
+    assert "absurd-ts-agent" in page
+    assert time.strftime("%m-%d", time.gmtime(good[0].ts)) in page  # the timeline is the good records' span

@@ -1,11 +1,14 @@
 """JSONL batches: validate the input up front, stream it, append results as they finish, resume after a kill.
 
 Input lines are ``{"id", "agent", "task", ...}``. Output lines are the ``--json`` result shape plus ``id``.
+A file that cannot be opened (input or output) is a :class:`BatchInputError`, reported before any call is made.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,13 @@ from claude_force import constants as C
 from claude_force.errors import BatchInputError
 from claude_force.models import AgentResult
 
+logger = logging.getLogger("claude_force.batch")
+
 _TASK_KEYS = ("agent", "task")
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,9 @@ def validate_input(path: Path, *, max_line_bytes: int = C.DEFAULT_MAX_BATCH_LINE
     """First pass: check every line and reject duplicate or missing ids. Returns the ids."""
     seen: dict[str, int] = {}
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            # It is read twice (validate, then stream): a pipe or a device would hang or lose the first pass.
+            raise BatchInputError(f"input must be a regular file: {path}")
         for number, raw in _lines(path, max_line_bytes):
             obj = _parse_line(raw.rstrip(b"\r\n"), number, max_line_bytes)
             if obj is None:
@@ -83,6 +95,8 @@ def validate_input(path: Path, *, max_line_bytes: int = C.DEFAULT_MAX_BATCH_LINE
         raise BatchInputError(f"input file not found: {path}") from None
     except IsADirectoryError:
         raise BatchInputError(f"input path is a directory: {path}") from None
+    except OSError as exc:
+        raise BatchInputError(f"cannot read input file {path}: {_why(exc)}") from None
     return frozenset(seen)
 
 
@@ -98,23 +112,43 @@ def iter_tasks(
 
 
 def completed_ids(path: Path) -> frozenset[str]:
-    """Ids already in an output file. A torn last line (the process was killed mid-write) is cut off."""
-    if not path.exists():
+    """Ids already in an output file.
+
+    A torn last line (no newline: the process was killed mid-write) is cut off, so appending starts on a fresh
+    line. An unparseable line anywhere else is skipped and counted (one WARNING), never cut: every good result
+    after it is kept.
+    """
+    try:
+        fh = open(path, "r+b")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
         return frozenset()
+    except OSError as exc:
+        raise BatchInputError(f"cannot open output file {path} to resume: {_why(exc)}") from None
     done: set[str] = set()
-    with open(path, "r+b") as fh:
-        good_end = 0
+    bad = 0
+    with fh:
+        end = 0
+        torn_at: int | None = None
         for raw in fh:
-            if not raw.endswith(b"\n"):
+            start, end = end, end + len(raw)
+            if not raw.endswith(b"\n"):  # only the last line can lack its newline
+                torn_at = start
                 break
+            if not raw.strip():
+                continue
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                break
+                bad += 1
+                continue
             if isinstance(obj, dict) and isinstance(obj.get("id"), str):
                 done.add(obj["id"])
-            good_end += len(raw)
-        fh.truncate(good_end)
+            else:
+                bad += 1
+        if torn_at is not None:
+            fh.truncate(torn_at)
+    if bad:
+        logger.warning("resume: skipped %d unreadable line(s) in %s; their tasks run again", bad, path)
     return frozenset(done)
 
 
@@ -122,7 +156,10 @@ class ResultWriter:
     """Appends one JSON line per result and flushes it at once, so a kill loses at most the line being written."""
 
     def __init__(self, path: Path, *, append: bool) -> None:
-        self._fh: IO[bytes] = open(path, "ab" if append else "wb")  # noqa: SIM115 - closed in close()
+        try:
+            self._fh: IO[bytes] = open(path, "ab" if append else "wb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise BatchInputError(f"cannot write output file {path}: {_why(exc)}") from None
 
     def write(self, task_id: str, result: AgentResult) -> None:
         record = {"id": task_id, **result.to_dict()}

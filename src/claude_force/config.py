@@ -7,7 +7,9 @@ ignored. Agent and contract files are read relative to the config's directory, c
 from __future__ import annotations
 
 import logging
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -160,6 +162,11 @@ def load_config(path: str | Path, *, max_file_bytes: int = C.DEFAULT_MAX_FILE_BY
     """Read and validate a ``claude.json``. Raises a :class:`ConfigError` naming the file and the key."""
     p = Path(path)
     try:
+        mode = os.stat(p).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block the read or never end
+            raise ConfigError("config path is not a regular file", path=p)
         with open(p, "rb") as fh:
             raw = fh.read(C.DEFAULT_MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:

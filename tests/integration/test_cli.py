@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -181,3 +182,32 @@ def test_batch_summary_and_output_shape(tmp_path: Path, env: dict[str, str]) -> 
     assert all(
         set(row) == {"id", "agent", "success", "output", "error_code", "errors", "metadata"} for row in rows
     )
+
+
+def test_error_line_does_not_wrap_when_stderr_is_a_pipe(tmp_path: Path, env: dict[str, str]) -> None:
+    env = {k: v for k, v in env.items() if k != "COLUMNS"}  # a pipe, no terminal width: rich assumes 80
+    deep = tmp_path / ("d" * 120) / "claude.json"
+    r = cli(["--config", str(deep), "list", "agents"], env, tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and str(deep) in r.stderr and len(r.stderr) > 120
+
+
+def test_emulate_bind_failure_is_one_line_on_stderr_exit_2(tmp_path: Path, env: dict[str, str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = cli(["emulate", "--port", str(port)], env, tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}") and r.stderr.count("\n") == 1
+
+
+def test_debug_with_the_sdk_does_not_log_request_bodies(tmp_path: Path, env: dict[str, str]) -> None:
+    pytest.importorskip("anthropic")
+    cli(["init"], env, tmp_path)
+    marker = "zq7-private-task"
+    args = ["--debug", "run", "agent", "code-reviewer", "-t", marker, "--transport", "sdk", "--no-cache"]
+    r = cli(args, env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert marker in r.stdout  # the emulator echoes the task: it was sent
+    assert marker not in r.stderr and "Request options" not in r.stderr

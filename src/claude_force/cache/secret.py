@@ -1,9 +1,10 @@
 """The cache secret: where it comes from, and the rules it must pass.
 
-Sources, first match wins: the explicit ``cache_secret`` setting, then ``CLAUDE_CACHE_SECRET``, then a per-
+Sources, first match wins: the explicit ``cache_secret`` argument, then ``CLAUDE_CACHE_SECRET``, then a per-
 user key file of 32 random bytes (default ``platformdirs.user_config_dir("claude-force")/cache.key``),
 created on first use with mode 0600, outside the cache directory. There is no built-in default secret
-anywhere.
+anywhere. (At the settings level the environment beats the config: :mod:`claude_force.settings` drops a
+config ``cache_secret`` when ``CLAUDE_CACHE_SECRET`` is set, so only a flag or an argument beats the variable.)
 """
 
 from __future__ import annotations

@@ -305,9 +305,16 @@ class SQLiteStore:
         return removed
 
     def prune(self, *, now: float, limits: StoreLimits) -> list[str]:
-        """Remove expired entries, then evict down to the limits; return the removed keys."""
+        """Remove expired entries, then evict down to the limits (each agent's quota, then the total); return the
+        removed keys."""
         with self._write() as conn:
             removed = self._delete_expired(conn, now=now, ttl_seconds=limits.ttl_seconds)
+            if limits.agent_quota is not None:
+                over = conn.execute(
+                    "SELECT agent FROM agent_usage WHERE bytes > ?", (limits.agent_quota,)
+                ).fetchall()
+                for (agent,) in over:
+                    removed += self._enforce_quota(conn, agent=agent, limits=limits)
             removed += self._enforce(conn, agent=None, now=now, limits=limits)
         self._vacuum()
         return removed
@@ -321,14 +328,7 @@ class SQLiteStore:
     def _enforce(
         self, conn: sqlite3.Connection, *, agent: str | None, now: float, limits: StoreLimits
     ) -> list[str]:
-        evicted: list[str] = []
-        if agent is not None and limits.agent_quota is not None:
-            row = conn.execute("SELECT bytes FROM agent_usage WHERE agent = ?", (agent,)).fetchone()
-            used = int(row[0]) if row else 0
-            if used > limits.agent_quota:
-                # Only this agent's least recently used entries: one agent cannot evict the others.
-                target = int(limits.agent_quota * EVICT_TO_FRACTION)
-                evicted += self._evict(conn, need=used - target, agent=agent)
+        evicted = [] if agent is None else self._enforce_quota(conn, agent=agent, limits=limits)
         total = int(conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM agent_usage").fetchone()[0])
         if total > limits.max_bytes:
             evicted += self._delete_expired(conn, now=now, ttl_seconds=limits.ttl_seconds)
@@ -338,6 +338,16 @@ class SQLiteStore:
                     conn, need=total - int(limits.max_bytes * EVICT_TO_FRACTION), agent=None
                 )
         return evicted
+
+    def _enforce_quota(self, conn: sqlite3.Connection, *, agent: str, limits: StoreLimits) -> list[str]:
+        if limits.agent_quota is None:
+            return []
+        row = conn.execute("SELECT bytes FROM agent_usage WHERE agent = ?", (agent,)).fetchone()
+        used = int(row[0]) if row else 0
+        if used <= limits.agent_quota:
+            return []
+        # Only this agent's least recently used entries: one agent cannot evict the others.
+        return self._evict(conn, need=used - int(limits.agent_quota * EVICT_TO_FRACTION), agent=agent)
 
     @staticmethod
     def _delete_expired(conn: sqlite3.Connection, *, now: float, ttl_seconds: float) -> list[str]:

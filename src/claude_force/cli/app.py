@@ -10,14 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from claude_force import __version__
 from claude_force.cli import demo as demo_mod
 from claude_force.cli import project, run
-from claude_force.cli.common import STATE, err, setup_logging
+from claude_force.cli.common import STATE, err, os_error, print_error, setup_logging
 from claude_force.errors import ClaudeForceError
-from claude_force.security.sanitize import safe
 
 app = typer.Typer(
     name="claude-force",
@@ -70,14 +68,19 @@ _register_optional()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: maps claude-force errors to one line and exit code 2."""
+    """Console entry point: maps claude-force errors (and, as a backstop, any OSError) to one line and exit 2."""
     try:
         app(args=argv, standalone_mode=True)
     except ClaudeForceError as exc:
         if STATE.debug:
             raise
-        err.print(f"[bold red]error:[/] {escape(safe(exc.message, 500))}", highlight=False)
+        print_error(exc.message)
+        sys.exit(2)
+    except OSError as exc:
+        if STATE.debug:
+            raise
+        print_error(os_error(exc))
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err.print("interrupted", markup=False, highlight=False)
         sys.exit(130)

@@ -1,9 +1,10 @@
 """``claude-force cache stats|clear|prune|verify``: inspect and maintain the response cache.
 
 The cache dir comes from ``--cache-dir``, else ``CLAUDE_FORCE_CACHE_DIR``, else ``orchestrator.cache.dir`` in the
-config (when ``--config`` exists), else the platform default. The secret comes from the config's ``cache_secret``,
-else ``CLAUDE_CACHE_SECRET``, else the per-user key file. Exit codes: 0 done; 1 ``verify`` found (and
-deleted) corrupt entries; 2 an error, reported as one line on stderr.
+config (when ``--config`` exists), else the platform default. The secret comes from ``CLAUDE_CACHE_SECRET``, else
+the config's ``cache_secret``, else the per-user key file. The size limits (``cache.max_disk_mb``,
+``cache.agent_quota_mb``, ``cache.max_entry_bytes``) come from the config, as for ``run``. Exit codes: 0 done; 1
+``verify`` found (and deleted) corrupt entries; 2 an error, reported as one line on stderr.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from typing import Annotated
 import orjson
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from claude_force.cache.core import ResponseCache
 from claude_force.cli.common import STATE, err, out
 from claude_force.config import load_config
 from claude_force.errors import ClaudeForceError
 from claude_force.security.sanitize import safe
-from claude_force.settings import resolve_settings
+from claude_force.settings import CacheSettings, resolve_settings
 
 __all__ = ["register"]
 
@@ -54,14 +56,27 @@ def _opened(cache_dir: Path | None, *, ttl_hours: float = _NO_TTL_HOURS) -> Iter
     """Open the cache; any claude-force error becomes one line on stderr and exit code 2."""
     try:
         secret: str | None = None
+        limits = CacheSettings()
         if STATE.config.is_file():
             cfg = load_config(STATE.config)
             settings = resolve_settings(
-                flags={"cache_dir": cache_dir}, config_block=cfg.orchestrator_block, config_path=cfg.path
+                flags={"cache_dir": cache_dir},
+                config_block=cfg.orchestrator_block,
+                config_path=cfg.path,
+                flag_names={"cache_dir": "--cache-dir"},
             )
-            cache_dir = settings.cache.dir
+            limits = settings.cache
+            cache_dir = limits.dir
             secret = settings.cache_secret.get_secret_value() if settings.cache_secret else None
-        cache = ResponseCache(cache_dir=cache_dir, secret=secret, ttl_hours=ttl_hours, max_memory_mb=0)
+        cache = ResponseCache(
+            cache_dir=cache_dir,
+            secret=secret,
+            ttl_hours=ttl_hours,
+            max_memory_mb=0,
+            max_disk_mb=limits.max_disk_mb,
+            max_entry_bytes=limits.max_entry_bytes,
+            agent_quota_mb=limits.agent_quota_mb,
+        )
         try:
             yield cache
         finally:
@@ -96,7 +111,7 @@ def stats(cache_dir: CacheDirOption = None, json: JsonOption = False) -> None:
     if agents:
         table = Table("agent", "entries", "size")
         for agent, entries, size in agents:
-            table.add_row(safe(agent), str(entries), _human(size))
+            table.add_row(Text(safe(agent)), str(entries), _human(size))
         out.print(table)
 
 

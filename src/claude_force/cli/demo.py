@@ -12,7 +12,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from claude_force.cli.common import err, out
+from claude_force.cli.common import err, fail, out
 from claude_force.cli.project import write_project
 from claude_force.cli.run import run_batch_async
 from claude_force.cli.summary import RunSummary
@@ -53,7 +53,9 @@ async def _demo(workdir: Path, n: int, concurrency: int) -> tuple[RunSummary, di
         latency_ms=40, jitter_ms=20, p429=0.05, p529=0.03, p500=0.03, pnull=0.01, seed=7
     )
     async with EmulatorServer(emulator) as emu:
-        out.print(f"emulator listening on {emu.base_url} (5% 429, 3% 529, 3% 500, 1% null content)")
+        out.print(
+            f"emulator listening on {emu.base_url} (5% 429, 3% 529, 3% 500, 1% null content)", markup=False
+        )
         async with AsyncAgentOrchestrator(
             config,
             api_key="demo-key-not-secret",
@@ -80,13 +82,16 @@ def demo(
     """Run a batch of tasks against the built-in emulator with injected faults. No key, no network."""
     start = time.perf_counter()
     if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
+        try:
+            keep.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"cannot create {keep}: {exc.strerror or type(exc).__name__}")
         summary, stats = asyncio.run(_demo(keep, tasks, concurrency))
     else:
         with tempfile.TemporaryDirectory(prefix="claude-force-demo-") as tmp:
             summary, stats = asyncio.run(_demo(Path(tmp), tasks, concurrency))
     err.print(summary.table(time.perf_counter() - start))
     statuses = stats.get("statuses", {})
-    out.print(f"emulator saw {stats.get('requests')} requests; statuses {statuses}")
+    out.print(f"emulator saw {stats.get('requests')} requests; statuses {statuses}", markup=False)
     if summary.failed_total:
         raise typer.Exit(1)

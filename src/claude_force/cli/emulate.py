@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from claude_force.cli.common import fail
 from claude_force.emulator import EmulatorConfig, EmulatorServer
 from claude_force.emulator import run as run_emulator
 
@@ -57,21 +58,19 @@ def emulate(
             seed=seed,
         )
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        fail(str(exc))
 
     def ready(emu: EmulatorServer) -> None:
         console.print(
-            f"Emulator listening on [bold]{emu.base_url}[/bold] "
-            f"(ANTHROPIC_BASE_URL={emu.base_url}); Ctrl-C to stop",
+            f"Emulator listening on {emu.base_url} (ANTHROPIC_BASE_URL={emu.base_url}); Ctrl-C to stop",
+            markup=False,
             highlight=False,
         )
 
     try:
         run_emulator(config, on_ready=ready)
     except OSError as exc:
-        console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc}")
-        raise typer.Exit(1) from exc
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,11 +1,14 @@
 """``claude-force metrics``: tables, exports and an HTML report from the tracker's JSONL sink.
 
-Errors print one readable line and exit with code 2.
+The directory is the one ``run`` writes to: ``--metrics-dir``, else ``CLAUDE_FORCE_METRICS_DIR``, else the
+config's ``orchestrator.metrics_dir``, else ``<config dir>/metrics`` (the config is ``--config``). Errors print
+one readable line and exit with code 2.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,14 +22,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from claude_force.cli.common import STATE
+from claude_force.config import load_config
+from claude_force.errors import ClaudeForceError
 from claude_force.security.sanitize import safe
+from claude_force.settings import resolve_settings
 from claude_force.tracking.report import render_report
 from claude_force.tracking.sink import FIELDS, Record, load_records, record_to_dict
 from claude_force.tracking.tracker import GroupStats, PerformanceTracker
 
 __all__ = ["metrics_app", "register"]
 
-DEFAULT_METRICS_DIR = Path(".claude/metrics")
 EXIT_ERROR = 2
 #: Leading characters that make a spreadsheet treat a CSV cell as a formula.
 _FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
@@ -34,7 +40,12 @@ _FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
 metrics_app = typer.Typer(help="Inspect recorded task metrics (latency, tokens, cost).", no_args_is_help=True)
 
 MetricsDir = Annotated[
-    Path, typer.Option("--metrics-dir", help="Directory the tracker's sink writes to.", show_default=True)
+    Path | None,
+    typer.Option(
+        "--metrics-dir",
+        help="Directory the tracker's sink writes to (default: the one `run` uses with this --config).",
+        show_default=False,
+    ),
 ]
 
 
@@ -52,8 +63,24 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_ERROR)
 
 
-def _records(metrics_dir: Path) -> Iterator[Record]:
+def metrics_dir_for(flag: Path | None) -> Path:
+    """The directory ``run`` writes records to, with the same precedence (flag > env > config > default)."""
+    if flag is not None:
+        return flag
+    if not STATE.config.is_file():
+        env = os.environ.get("CLAUDE_FORCE_METRICS_DIR")
+        return Path(env) if env else Path(os.path.abspath(STATE.config)).parent / "metrics"
+    try:
+        cfg = load_config(STATE.config)
+        settings = resolve_settings(config_block=cfg.orchestrator_block, config_path=cfg.path)
+    except ClaudeForceError as exc:
+        raise _fail(safe(exc.message, 500)) from None
+    return settings.metrics_dir if settings.metrics_dir is not None else cfg.root / "metrics"
+
+
+def _records(flag: Path | None) -> Iterator[Record]:
     """Check the directory now (before any output is opened), then stream its records."""
+    metrics_dir = metrics_dir_for(flag)
     if not metrics_dir.is_dir():
         raise _fail(f"no metrics directory at {safe(metrics_dir)} (set --metrics-dir)")
 
@@ -66,7 +93,7 @@ def _records(metrics_dir: Path) -> Iterator[Record]:
     return stream()
 
 
-def _tracker(metrics_dir: Path) -> PerformanceTracker:
+def _tracker(metrics_dir: Path | None) -> PerformanceTracker:
     return PerformanceTracker.from_records(_records(metrics_dir), ring_size=1)
 
 
@@ -96,7 +123,7 @@ def _usd(v: float) -> str:
 
 
 @metrics_app.command()
-def summary(metrics_dir: MetricsDir = DEFAULT_METRICS_DIR) -> None:
+def summary(metrics_dir: MetricsDir = None) -> None:
     """Totals over every recorded task."""
     t = _tracker(metrics_dir)
     s = t.summary()
@@ -162,19 +189,19 @@ def _short(n: int) -> str:
 
 
 @metrics_app.command()
-def agents(metrics_dir: MetricsDir = DEFAULT_METRICS_DIR) -> None:
+def agents(metrics_dir: MetricsDir = None) -> None:
     """One row per agent."""
     _out().print(_group_table("agents", "agent", _tracker(metrics_dir).by_agent()))
 
 
 @metrics_app.command()
-def models(metrics_dir: MetricsDir = DEFAULT_METRICS_DIR) -> None:
+def models(metrics_dir: MetricsDir = None) -> None:
     """One row per model."""
     _out().print(_group_table("models", "model", _tracker(metrics_dir).by_model()))
 
 
 @metrics_app.command()
-def costs(metrics_dir: MetricsDir = DEFAULT_METRICS_DIR) -> None:
+def costs(metrics_dir: MetricsDir = None) -> None:
     """Spend by agent and by model."""
     c = _tracker(metrics_dir).costs()
     console = _out()
@@ -215,7 +242,7 @@ def _csv_cell(value: object) -> object:
 
 @metrics_app.command()
 def export(
-    metrics_dir: MetricsDir = DEFAULT_METRICS_DIR,
+    metrics_dir: MetricsDir = None,
     fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")
@@ -241,7 +268,7 @@ def export(
 @metrics_app.command()
 def report(
     html_path: Annotated[Path, typer.Option("--html", help="HTML file to write (self-contained).")],
-    metrics_dir: MetricsDir = DEFAULT_METRICS_DIR,
+    metrics_dir: MetricsDir = None,
     title: Annotated[str, typer.Option(help="Report title.")] = "claude-force metrics",
 ) -> None:
     """Write one self-contained HTML report with charts (works offline; no external resources)."""

@@ -24,12 +24,14 @@ from claude_force.cli.common import (
     ModelOpt,
     NoCacheOpt,
     OtpmOpt,
+    OutputFile,
     PolicyOpt,
     PromptCacheOpt,
     RpmOpt,
     TimeoutOpt,
     TransportOpt,
     err,
+    load_project,
     out,
     read_task,
     run_flags,
@@ -45,13 +47,15 @@ TaskFileOpt = Annotated[Path | None, typer.Option("--task-file", "-f", help="Rea
 
 
 def _orchestrator(flags: dict[str, Any]) -> AsyncAgentOrchestrator:
-    return AsyncAgentOrchestrator(STATE.config, **flags)
+    # Settings are resolved here, not in the orchestrator, so a bad value names the flag that set it.
+    _, settings = load_project(flags)
+    return AsyncAgentOrchestrator(STATE.config, settings=settings)
 
 
-def _emit(payload: dict[str, Any], as_json: bool, output: Path | None, text: str) -> None:
+def _emit(payload: dict[str, Any], as_json: bool, output: OutputFile | None, text: str) -> None:
     data = orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() if as_json else text
     if output is not None:
-        output.write_text(data + "\n", encoding="utf-8")
+        output.write(data + "\n")
     elif as_json:
         print(data)
     else:
@@ -94,9 +98,16 @@ def run_agent(
             )  # an unknown or unreadable agent is a usage error (exit 2), not a task failure
             return await orch.execute_agent(agent, text)
 
-    result = asyncio.run(go())
-    shown = result.output if result.success else f"failed [{result.error_code}]: {'; '.join(result.errors)}"
-    _emit(result.to_dict(), as_json, output, shown)
+    sink = OutputFile(output) if output is not None else None  # before the (paid) call, not after it
+    try:
+        result = asyncio.run(go())
+        shown = (
+            result.output if result.success else f"failed [{result.error_code}]: {'; '.join(result.errors)}"
+        )
+        _emit(result.to_dict(), as_json, sink, shown)
+    finally:
+        if sink is not None:
+            sink.close()
     if not result.success:
         raise typer.Exit(1)
 
@@ -136,13 +147,18 @@ def run_workflow(
                 orch.config.agent(step)
             return await orch.execute_workflow(name, text)
 
-    result = asyncio.run(go())
-    if result.success:
-        shown = result.output
-    else:
-        failed = result.steps[-1]
-        shown = f"failed at step {result.failed_step} ({result.failed_agent}) [{failed.error_code}]: {'; '.join(failed.errors)}"
-    _emit(result.to_dict(), as_json, output, shown)
+    sink = OutputFile(output) if output is not None else None  # before the (paid) calls, not after them
+    try:
+        result = asyncio.run(go())
+        if result.success:
+            shown = result.output
+        else:
+            failed = result.steps[-1]
+            shown = f"failed at step {result.failed_step} ({result.failed_agent}) [{failed.error_code}]: {'; '.join(failed.errors)}"
+        _emit(result.to_dict(), as_json, sink, shown)
+    finally:
+        if sink is not None:
+            sink.close()
     if not result.success:
         raise typer.Exit(1)
 

@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from claude_force.models import AgentResult
 from claude_force.security.sanitize import safe
@@ -86,7 +87,7 @@ class RunSummary:
         t.add_column("value")
         t.add_row("tasks", f"{self.total} ({self.succeeded} succeeded, {self.failed_total} failed)")
         for code, n in self.failed.most_common():
-            t.add_row(f"  failed: {safe(code, 40)}", str(n))
+            t.add_row(Text(f"  failed: {safe(code, 40)}"), str(n))
         rate = self.total / wall_seconds if wall_seconds > 0 else 0.0
         t.add_row("wall time", f"{wall_seconds:.2f} s ({rate:.1f} tasks/s)")
         t.add_row("latency p50 / p95", f"{p50 or 0:.0f} ms / {p95 or 0:.0f} ms")

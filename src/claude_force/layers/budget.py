@@ -49,8 +49,8 @@ class BudgetLayer:
     def __init__(
         self, *, budget_usd: float, prices: PriceTable, input_margin: float = DEFAULT_INPUT_MARGIN
     ) -> None:
-        if not budget_usd >= 0:  # also rejects NaN
-            raise ValueError("budget_usd must be >= 0")
+        if not (math.isfinite(budget_usd) and budget_usd >= 0):  # rejects NaN and infinity too
+            raise ValueError("budget_usd must be a finite number >= 0")
         if not input_margin >= 1.0:
             raise ValueError("input_margin must be >= 1.0")
         self._budget = _nano(budget_usd)
@@ -104,7 +104,8 @@ class BudgetLayer:
                 f"cannot enforce budget_usd: no price for model {safe(request.model, 80)}; "
                 "add it under orchestrator.prices"
             )
-        hold = _nano(worst)
+        # A worst case too big for a float (absurd prices or max_tokens) can never fit in a finite budget.
+        hold = _nano(worst) if math.isfinite(worst) else self._budget + 1
         if self._spent + self._reserved + hold > self._budget:
             self._refused += 1
             raise BudgetExceeded(
@@ -121,7 +122,7 @@ class BudgetLayer:
         actual = self._prices.cost(request.model, response.usage, cache_ttl=request.prompt_cache_ttl)
         if actual is None:  # pragma: no cover - the reservation above proved the model is priced
             actual = worst
-        cost = _nano(actual)
+        cost = _nano(actual) if math.isfinite(actual) else self._budget + 1  # overflowed: the budget is gone
         if cost > hold and not self._under_warned:
             self._under_warned = True
             logger.warning(

@@ -1,12 +1,15 @@
 """Path confinement: a file named by the config may not leave the config's directory.
 
 Containment compares resolved paths (``Path.is_relative_to`` semantics via ``relative_to``), never strings, and
-symlinks are resolved before the check, so a link pointing outside the root is refused.
+symlinks are resolved before the check, so a link pointing outside the root is refused. Only regular files are
+read: a FIFO, a device or a socket is refused before it is opened (and again after, on the open descriptor), so
+reading the config's files can never block.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from claude_force.errors import ConfigError, FileTooLarge, UnsafePath
@@ -34,7 +37,19 @@ def read_confined(root: Path, relative: str, *, max_bytes: int, key: str | None 
     """Read a UTF-8 text file confined under ``root``, refusing files larger than ``max_bytes``."""
     path = confine(root, relative, key=key)
     try:
-        with open(path, "rb") as fh:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(f"not a regular file: {relative!r}", key=key)
+        # O_NONBLOCK: should the path be swapped for a FIFO after the check, opening it still cannot hang.
+        flags = (
+            os.O_RDONLY
+            | getattr(os, "O_NONBLOCK", 0)
+            | getattr(os, "O_CLOEXEC", 0)
+            | getattr(os, "O_BINARY", 0)
+        )
+        fd = os.open(path, flags)
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(f"not a regular file: {relative!r}", key=key)
             data = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise ConfigError(f"file not found: {relative!r}", key=key) from None

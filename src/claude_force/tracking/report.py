@@ -23,6 +23,9 @@ MAX_ROWS = 30
 LABEL_CHARS = 28
 TIME_BINS = 48
 HIST_BINS = 30
+#: Latest timestamp placed on the time charts (9999-12-31, the last one ``time.gmtime`` formats everywhere).
+#: A record claiming a later one (the disk is untrusted) still counts in every total, just not on the timeline.
+MAX_TS = 253_402_300_799.0
 WIDTH = 760
 COLORS = ("#3b6fd8", "#e0862f", "#2f9e6e", "#b0479c")
 _CSS = """
@@ -185,9 +188,12 @@ class ReportBuilder:
 
     def add(self, rec: Record) -> None:
         self._tracker.add(rec)
-        b = self._minutes.get(int(rec.ts // 60))
+        if not 0.0 <= rec.ts <= MAX_TS:  # also false for NaN
+            return
+        minute = int(rec.ts // 60)
+        b = self._minutes.get(minute)
         if b is None:
-            b = self._minutes[int(rec.ts // 60)] = _Bin()
+            b = self._minutes[minute] = _Bin()
         b.count += 1
         b.ok += rec.success
         b.cached += rec.cached

@@ -1,0 +1,71 @@
+"""``run batch`` files: what ``--resume`` keeps of an output file, and input files that cannot be read twice."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import orjson
+import pytest
+
+from claude_force.batch import completed_ids, validate_input
+from claude_force.errors import BatchInputError
+
+
+def line(task_id: str) -> bytes:
+    return orjson.dumps({"id": task_id, "success": True}) + b"\n"
+
+
+def test_a_bad_middle_line_is_skipped_not_cut(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out.jsonl"
+    data = line("a") + b"{torn-then-continued\n" + line("c") + b"\n" + b"[1, 2]\n" + line("e")
+    out.write_bytes(data)
+    with caplog.at_level(logging.WARNING, logger="claude_force.batch"):
+        assert completed_ids(out) == {"a", "c", "e"}
+    assert out.read_bytes() == data  # every good line after the bad ones is still there
+    assert "skipped 2 unreadable line(s)" in caplog.text
+
+
+def test_only_a_torn_last_line_is_cut(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(line("a") + b"{oops\n" + line("c") + b'{"id": "d", "succ')
+    assert completed_ids(out) == {"a", "c"}
+    assert out.read_bytes() == line("a") + b"{oops\n" + line("c")
+    # A complete last line that lacks only its newline is cut too (it is re-run, never half-appended to).
+    out.write_bytes(line("a") + line("b").rstrip(b"\n"))
+    assert completed_ids(out) == {"a"} and out.read_bytes() == line("a")
+
+
+def test_missing_output_means_nothing_done(tmp_path: Path) -> None:
+    assert completed_ids(tmp_path / "none.jsonl") == frozenset()
+
+
+def test_output_that_cannot_be_opened(tmp_path: Path) -> None:
+    (tmp_path / "dir.jsonl").mkdir()
+    with pytest.raises(BatchInputError, match="cannot open output file"):
+        completed_ids(tmp_path / "dir.jsonl")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_input_must_be_a_regular_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "in.jsonl")  # read twice, so refused up front (it is never opened: nothing blocks)
+    outcome: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            validate_input(tmp_path / "in.jsonl")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    # A regression would block in open() waiting for a writer: the join bounds that failure.
+    worker = threading.Thread(target=check, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "validate_input blocked on a FIFO"
+    assert len(outcome) == 1 and isinstance(outcome[0], BatchInputError)
+    assert "regular file" in str(outcome[0])
+    (tmp_path / "f").write_text("")
+    with pytest.raises(BatchInputError, match="cannot read input file"):
+        validate_input(tmp_path / "f" / "in.jsonl")
