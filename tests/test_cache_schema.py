@@ -1,5 +1,5 @@
-"""Schema version 2: row ids never repeat (the presence filter relies on it), and a version-1 database is
-migrated in place with its rows intact. Real SQLite files; a second instance stands in for another process."""
+"""Row ids never repeat (the presence filter relies on it), and a database of the first layout is migrated in
+place with its rows intact, without changing ``user_version``, so an older claude-force keeps using it. Real SQLite files; a second instance stands in for another process."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def test_a_version_1_database_is_migrated_in_place_with_its_rows_intact(tmp_path
         assert {agent: n for agent, n, _ in cache.agent_usage()} == {"alpha": 3, "beta": 3}
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
         ids = dict(conn.execute("SELECT key, id FROM entries").fetchall())
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
@@ -204,3 +204,92 @@ def test_a_read_only_version_1_database_still_serves_reads(tmp_path: Path) -> No
         assert keep.execute("PRAGMA user_version").fetchone()[0] == 1  # left for a process that can write
     finally:
         keep.close()
+
+
+#: What claude-force before the migration ran against its database (its store's statements, verbatim).
+OLD_UPSERT = """INSERT INTO entries
+    (version, key, agent, created, expires, payload, mac, last_access, size)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(key) DO UPDATE SET version = excluded.version, agent = excluded.agent,
+        created = excluded.created, expires = excluded.expires, payload = excluded.payload,
+        mac = excluded.mac, last_access = excluded.last_access, size = excluded.size"""
+OLD_READ = (
+    "SELECT version, key, agent, created, expires, payload, mac, last_access FROM entries WHERE key = ?"
+)
+
+
+def test_an_older_claude_force_keeps_using_a_migrated_database(tmp_path: Path) -> None:
+    # The older code checks only user_version (1 = current for it): it must neither drop the migrated database
+    # nor fail on its queries, so two versions sharing a directory do not wipe each other's entries.
+    clock = Clock()
+    cache_dir = tmp_path / "c"
+    db = cache_dir / DB_NAME
+    make_v1_database(db, [(key("k"), "a", "kept")], created=clock.now)
+    with ResponseCache(cache_dir=cache_dir, secret=SECRET, clock=clock, max_memory_mb=0) as cache:
+        assert cache.get(key("k")) is not None  # opened, so migrated
+    assert "AUTOINCREMENT" in table_sql(db)["entries"]
+    old = sqlite3.connect(db, isolation_level=None)
+    try:
+        assert old.execute("PRAGMA user_version").fetchone()[0] == 1  # what the older code checks
+        assert old.execute(OLD_READ, (key("k"),)).fetchone()[1] == key("k")
+        payload = orjson.dumps(resp("from the old version").to_json())
+        env = seal(
+            SECRET.encode(),
+            key=key("old"),
+            agent="a",
+            created=clock.now,
+            expires=clock.now + 60,
+            payload=payload,
+        )
+        row = (
+            env.version,
+            env.key,
+            env.agent,
+            env.created,
+            env.expires,
+            env.payload,
+            env.mac,
+            clock.now,
+            400,
+        )
+        old.execute(OLD_UPSERT, row)
+        old.execute(OLD_UPSERT, row)  # its upsert still finds the key's conflict target
+    finally:
+        old.close()
+    with ResponseCache(cache_dir=cache_dir, secret=SECRET, clock=clock, max_memory_mb=0) as cache:
+        hit = cache.get(key("old"))
+        assert hit is not None and hit.text == "from the old version"
+        assert cache.get(key("k")) is not None and cache.stats().entries == 2
+
+
+class FullDiskStore(SQLiteStore):
+    """A disk with no room to grow the file (``max_page_count``): the migration's copy cannot be written."""
+
+    def configure(self, conn: sqlite3.Connection) -> None:
+        super().configure(conn)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {int(pages)}")
+
+
+def test_a_migration_that_cannot_run_keeps_serving_the_old_layout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    cache_dir = tmp_path / "c"
+    entries = [(key(f"k{i}"), "a", f"answer {i}") for i in range(50)]
+    make_v1_database(cache_dir / DB_NAME, entries, created=clock.now)
+    with (
+        caplog.at_level("WARNING", logger="claude_force.cache"),
+        ResponseCache(
+            cache_dir=cache_dir, secret=SECRET, clock=clock, max_memory_mb=0, store_factory=FullDiskStore
+        ) as cache,
+    ):
+        for k, _, text in entries:
+            hit = cache.get(k)
+            assert hit is not None and hit.text == text
+        assert cache.stats().errors == 0  # reads were served, not failed
+    assert any("could not migrate" in r.getMessage() for r in caplog.records)
+    assert "AUTOINCREMENT" not in table_sql(cache_dir / DB_NAME)["entries"]  # untouched: rolled back whole
+    with ResponseCache(cache_dir=cache_dir, secret=SECRET, clock=clock, max_memory_mb=0) as cache:
+        assert cache.get(key("k0")) is not None  # the next process, with room, migrates
+    assert "AUTOINCREMENT" in table_sql(cache_dir / DB_NAME)["entries"]

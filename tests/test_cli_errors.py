@@ -179,6 +179,12 @@ def test_output_file_is_written_on_success_and_not_left_behind_on_error(
     assert not Path("new.txt").exists()
 
 
+def test_output_to_a_device_that_cannot_be_truncated(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # /dev/null is seekable but refuses truncate(): the result goes there, and the run still succeeds.
+    code, _, err = run(capsys, "run", "agent", "code-reviewer", "-t", "hi", "--no-cache", "-o", os.devnull)
+    assert code == 0, err
+
+
 def test_batch_paths_that_cannot_be_opened(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
     Path("in.jsonl").write_bytes(orjson.dumps({"id": "a", "agent": "code-reviewer", "task": "x"}) + b"\n")
     code, _, err = run(capsys, "run", "batch", "-i", "in.jsonl", "-o", "missing-dir/out.jsonl", "--no-cache")

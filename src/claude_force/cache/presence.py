@@ -8,7 +8,7 @@ false "absent" for what it has seen:
 - this process adds each key it stores before the write is queued;
 - keys written by other processes are pulled in by :func:`sync_presence`, which the reader thread runs when
   SQLite's ``data_version`` says the database changed, at most ``max_age`` seconds apart: every row whose id
-  is above the last one seen. Row ids only grow (the table is ``AUTOINCREMENT``, schema version 2), so a row
+  is above the last one seen. Row ids only grow (the table is ``AUTOINCREMENT``; see :mod:`.schema`), so a row
   added after a delete or a ``clear()`` is never missed. A miss is only skipped while the filter is younger
   than ``max_age``, so another process's entry is seen within about that (plus its own write-behind delay).
 

@@ -1,24 +1,32 @@
-"""The response cache's database layout, created on first use and migrated in place from older versions.
+"""The response cache's database layout, created on first use and migrated in place from the older layout.
 
-Version 2 (this one): ``entries.id`` is ``INTEGER PRIMARY KEY AUTOINCREMENT``, so row ids only ever grow and
-are never handed out again after a delete or a ``clear()``; the presence filter (:mod:`.presence`) pulls in
-other processes' rows by ``rowid > last seen`` and relies on it. ``key`` is ``UNIQUE`` (the upsert's
-``ON CONFLICT(key)`` target). Version 1 had ``key`` as the primary key and reused row ids; it is migrated in
-one ``BEGIN IMMEDIATE`` transaction, keeping every row (they are answers someone paid for) and its row id. Any
-other version (a newer claude-force's, say) is dropped and recreated: it is a cache, and guessing at an
-unknown layout is worse than starting empty.
+The current layout has ``entries.id INTEGER PRIMARY KEY AUTOINCREMENT``, so row ids only ever grow and are
+never handed out again after a delete or a ``clear()``: the presence filter (:mod:`.presence`) pulls in other
+processes' rows by ``rowid > last seen`` and relies on it. ``key`` is ``UNIQUE`` (the upsert's ``ON
+CONFLICT(key)`` target). The first layout had ``key`` as the primary key and reused row ids; it is migrated in
+one ``BEGIN IMMEDIATE`` transaction, keeping every row (they are answers someone paid for) and its row id.
+
+Both layouts carry ``user_version`` 1, and every query of either claude-force works on both (they name
+``rowid``, never ``id``). So an older claude-force sharing the directory, or one gone back to, keeps using the
+migrated database instead of dropping it as an unknown version; the layout is told apart by its
+``AUTOINCREMENT``. A migration that cannot run (a read-only or full disk, a lock held too long) leaves the old
+layout serving reads, and is tried again by the next process. Any other ``user_version`` (a future layout) is
+dropped and recreated: it is a cache, and guessing at an unknown layout is worse than starting empty.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from typing import Final
 
 from claude_force.cache.stats import error_kind
 
-__all__ = ["SCHEMA_VERSION", "create_schema"]
+log = logging.getLogger("claude_force.cache")
 
-SCHEMA_VERSION: Final = 2
+__all__ = ["SCHEMA_VERSION", "create_schema", "monotonic_ids"]
+
+SCHEMA_VERSION: Final = 1
 
 _ENTRIES_TABLE: Final = """CREATE TABLE IF NOT EXISTS {name} (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -53,7 +61,7 @@ _SCHEMA: Final = (
         ON CONFLICT(agent) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.size;
     END""",
 )
-#: Version 1 -> 2 in place (inside the caller's transaction), keeping every row and its row id. Dropping the
+#: The first layout -> the current one in place (inside the caller's transaction), keeping every row and its row id. Dropping the
 #: old table drops its indexes and triggers; _SCHEMA then recreates them on the new one.
 _MIGRATE_V1: Final = (
     _ENTRIES_TABLE.format(name="entries_v2"),
@@ -75,20 +83,26 @@ _DROP: Final = (
 )
 
 
-def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the current layout, or migrate a version-1 one, in one transaction; a no-op when current.
+def monotonic_ids(conn: sqlite3.Connection) -> bool:
+    """True if ``entries`` has the current layout (row ids that never repeat)."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchone()
+    return row is not None and "AUTOINCREMENT" in str(row[0]).upper()
 
-    Raises ``sqlite3.Error`` for the caller to count. A read-only version-1 database is left as it is: every
-    query the store makes works on both layouts (they name ``rowid``, never ``id``), so it still serves reads.
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the current layout, or migrate the first one, in one transaction; a no-op when current.
+
+    Raises ``sqlite3.Error`` for the caller to count, except when an existing first-layout database cannot be
+    migrated: it then keeps serving as it is (see the module docstring), and a warning says why.
     """
     found = conn.execute("PRAGMA user_version").fetchone()[0]
-    if found == SCHEMA_VERSION:
+    if found == SCHEMA_VERSION and monotonic_ids(conn):
         return  # already there: no write needed, so a read-only database still serves reads
     conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect only on a new, empty database
     try:
         conn.execute("BEGIN IMMEDIATE")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 1:  # the paid-for answers are kept: migrated in this same transaction
+        if version == SCHEMA_VERSION and not monotonic_ids(conn):  # the paid-for answers are kept
             for statement in _MIGRATE_V1:
                 conn.execute(statement)
         elif version not in (0, SCHEMA_VERSION):
@@ -101,7 +115,13 @@ def create_schema(conn: sqlite3.Connection) -> None:
     except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        # Read-only version 1: reads are served, writes fail and are counted; a process that can write migrates.
-        if found == 1 and isinstance(exc, sqlite3.OperationalError) and error_kind(exc) == "read_only":
+        if found == SCHEMA_VERSION and isinstance(exc, sqlite3.OperationalError):
+            kind = error_kind(exc)
+            log.log(
+                logging.DEBUG if kind == "read_only" else logging.WARNING,
+                "response cache: could not migrate the database to monotonic row ids (%s); serving it as it "
+                "is, and another process's entries may be missed after a clear until a later run migrates it",
+                kind,
+            )
             return
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +167,9 @@ class OutputFile:
 
     def write(self, data: str) -> None:
         try:
-            if self._fh.seekable():
+            if stat.S_ISREG(
+                os.fstat(self._fh.fileno()).st_mode
+            ):  # not /dev/null or a pipe: they cannot truncate
                 self._fh.seek(0)
                 self._fh.truncate()
             self._fh.write(data)
