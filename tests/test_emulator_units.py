@@ -189,6 +189,18 @@ def test_config_is_frozen_and_keyword_only() -> None:
         EmulatorConfig("127.0.0.1")  # type: ignore[misc]
 
 
+def test_min_cacheable_follows_the_price_table_for_the_models_it_lists() -> None:
+    # The client's warm-up layer decides from the price table; the emulator must agree, or tests and benchmarks
+    # see prompt-cache hits the real API would not give (or miss ones it would).
+    from claude_force.tracking.prices import PriceTable
+
+    prices = PriceTable.load()
+    cfg = EmulatorConfig()
+    assert prices.models()
+    for model in prices.models():
+        assert cfg.min_cacheable_for(model) == prices.min_cacheable_tokens(model), model
+
+
 def test_min_cacheable_table() -> None:
     assert min_cacheable_tokens("claude-3-5-haiku-latest") == 2048
     assert min_cacheable_tokens("claude-sonnet-4-5") == 1024

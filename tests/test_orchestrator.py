@@ -211,3 +211,20 @@ async def test_pluggable_detector_and_block_policy(project: Path, tmp_path: Path
     assert blocked.error_code == "prompt_injection" and blocked.metadata["attempts"] == 0
     assert fine.success and fine.metadata["injection"]["detected"] is False
     assert len(transport.calls) == 1  # the blocked task made no API call
+
+
+async def test_close_flushes_the_tracker_even_if_closing_a_layer_fails(project: Path, tmp_path: Path) -> None:
+    class Broken:
+        async def aclose(self) -> None:
+            raise RuntimeError("a layer failed to close")
+
+    o = orch(project, tmp_path)
+    r = await o.execute_agent("code-reviewer", "check x")
+    o._pipeline.closables.insert(0, Broken())  # reaches in: no public way to add a failing layer
+    with pytest.raises(RuntimeError, match="failed to close"):
+        await o.close()
+    assert r.success
+    summary = o.tracker.summary()
+    assert summary.sink_written == 1 and "state=closed" in repr(o.tracker)  # flushed and closed regardless
+    records = list((tmp_path / "metrics").glob("tasks*.jsonl"))
+    assert records and records[0].read_bytes().count(b"\n") == 1

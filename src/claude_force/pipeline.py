@@ -59,17 +59,22 @@ class Pipeline:
             logger.exception("tracker failed to record a result")
 
     async def aclose(self) -> None:
-        """Cancel owned in-flight work, then close the transport, the tracker (flushing it) and the cache."""
-        for closable in self.closables:
-            await closable.aclose()
+        """Cancel owned in-flight work, then close the transport, the tracker (flushing it) and the cache.
+
+        Each step runs even if an earlier one raised (or was cancelled), so records and cache writes are flushed.
+        """
         try:
-            await self.transport.aclose()
+            for closable in self.closables:
+                await closable.aclose()
         finally:
             try:
-                await self.tracker.aclose()
+                await self.transport.aclose()
             finally:
-                if self.cache is not None:
-                    await self.cache.aclose()
+                try:
+                    await self.tracker.aclose()
+                finally:
+                    if self.cache is not None:
+                        await self.cache.aclose()
 
 
 def build_pipeline(

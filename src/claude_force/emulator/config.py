@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+
+from claude_force.tracking.prices import PriceTable
 
 __all__ = [
     "DEFAULT_MIN_CACHEABLE_TOKENS",
@@ -12,8 +15,10 @@ __all__ = [
     "min_cacheable_tokens",
 ]
 
-#: Minimum cacheable prompt length, in tokens, by model family. The first entry whose key is a
-#: substring of the (lower-cased) model name wins. Kept as data so it is easy to update.
+#: Minimum cacheable prompt length, in tokens, by model family, for models the packaged price table
+#: (``tracking/prices.json``) does not list: a model it lists gets the table's own figure, so the emulator
+#: and the client's warm-up layer agree. The first entry whose key is a substring of the (lower-cased) model
+#: name wins. Kept as data so it is easy to update.
 MIN_CACHEABLE_TOKENS: tuple[tuple[str, int], ...] = (
     ("haiku", 2048),
     ("sonnet", 1024),
@@ -25,12 +30,30 @@ DEFAULT_MIN_CACHEABLE_TOKENS = 1024
 _FAULT_FIELDS = ("p429", "p529", "p500", "pnull", "pmalformed")
 
 
+@functools.lru_cache(maxsize=1)
+def _prices() -> PriceTable:
+    return PriceTable.load()
+
+
+def _priced_minimum(model: str) -> int | None:
+    price = _prices().get(model)
+    return None if price is None else price.min_cacheable_tokens
+
+
 def min_cacheable_tokens(
     model: str,
     table: tuple[tuple[str, int], ...] = MIN_CACHEABLE_TOKENS,
     default: int = DEFAULT_MIN_CACHEABLE_TOKENS,
 ) -> int:
-    """Return the minimum cacheable prefix length (tokens) for ``model``."""
+    """Return the minimum cacheable prefix length (tokens) for ``model``.
+
+    With the default ``table``, a model the packaged price table lists gets that table's figure; a custom
+    ``table`` (a test's, say) is used as given.
+    """
+    if table is MIN_CACHEABLE_TOKENS:
+        priced = _priced_minimum(model)
+        if priced is not None:
+            return priced
     name = model.lower()
     for needle, minimum in table:
         if needle in name:
