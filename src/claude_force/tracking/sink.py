@@ -2,8 +2,9 @@
 
 ``JsonlSink.submit`` is called on the hot path: it appends to a bounded in-memory queue and never blocks (a
 full queue drops the record and counts it). A daemon thread drains the queue in batches, appends to
-``tasks.jsonl`` and rotates by size (``tasks.jsonl`` -> ``tasks.1.jsonl`` -> ...). A write failure is counted
-and logged once; it never reaches the task. Records hold counters only: no task, output or system text.
+``tasks.jsonl`` and rotates by size (``tasks.jsonl`` -> ``tasks.1.jsonl`` -> ...), under a lock on the
+directory so that several writers can share it (see :mod:`claude_force.tracking.rotation`). A write failure is
+counted and logged once; it never reaches the task. Records hold counters only: no task, output or system text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +20,11 @@ from typing import Any, NamedTuple
 import orjson
 
 from claude_force.security.sanitize import safe
+from claude_force.tracking import rotation
+from claude_force.tracking.rotation import FILE_NAME as FILE_NAME
 
 logger = logging.getLogger("claude_force.tracking.sink")
 
-FILE_NAME = "tasks.jsonl"
 DEFAULT_ROTATE_BYTES = 16 * 1024 * 1024
 DEFAULT_KEEP_FILES = 5
 DEFAULT_QUEUE_SIZE = 65_536
@@ -176,14 +177,16 @@ class JsonlSink:
         "_batch_size",
         "_closed",
         "_dir",
+        "_dir_ready",
+        "_finished",
         "_flush_interval",
         "_keep",
         "_lock",
+        "_logged_encode",
         "_logged_error",
         "_queue",
         "_queue_size",
         "_rotate_bytes",
-        "_size",
         "_stop",
         "_thread",
         "_wake",
@@ -215,10 +218,13 @@ class JsonlSink:
         self._wake = threading.Event()
         self._stop = False
         self._closed = False
+        # Set (under _lock) once close() has swept the queue: from then on nothing drains it but submit itself.
+        self._finished = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._size: int | None = None
+        self._dir_ready = False
         self._logged_error = False
+        self._logged_encode = False
         self.dropped = 0
         self.errors = 0
         self.written = 0
@@ -238,6 +244,10 @@ class JsonlSink:
             self.dropped += 1
             return
         queue.append(rec)
+        if self._closed:
+            # close() ran between the check and the append: the record may be past the last drain.
+            self._sweep_late()
+            return
         if self._thread is None:
             self._start()
         elif len(queue) >= self._batch_size:
@@ -269,13 +279,15 @@ class JsonlSink:
             batch: list[Record] = []
             while queue and len(batch) < self._batch_size:
                 batch.append(queue.popleft())
+            data, n = self._encode(batch)
+            if not n:
+                continue
             try:
-                data = b"".join(orjson.dumps(record_to_dict(r)) + b"\n" for r in batch)
                 self._write(data)
-                self.written += len(batch)
+                self.written += n
             except Exception as exc:  # any failure is counted, logged once, and never reaches a task
                 self.errors += 1
-                self._size = None
+                self._dir_ready = False
                 if not self._logged_error:
                     self._logged_error = True
                     logger.warning(
@@ -285,58 +297,68 @@ class JsonlSink:
                         safe(exc),
                     )
 
-    def _write(self, data: bytes) -> None:
-        path = self._dir / FILE_NAME
-        if self._size is None:
-            self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                self._size = path.stat().st_size
-            except FileNotFoundError:
-                self._size = 0
-        if self._size > 0 and self._size + len(data) > self._rotate_bytes:
-            self._rotate()
-        flags = (
-            os.O_WRONLY
-            | os.O_APPEND
-            | os.O_CREAT
-            | getattr(os, "O_NOFOLLOW", 0)
-            | getattr(os, "O_CLOEXEC", 0)
-        )
-        fd = os.open(path, flags, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-        finally:
-            os.close(fd)
-        self._size += len(data)
+    def _encode(self, batch: list[Record]) -> tuple[bytes, int]:
+        """The batch's lines and how many records they hold.
 
-    def _rotate(self) -> None:
-        base = self._dir
-        if self._keep == 0:
-            (base / FILE_NAME).unlink(missing_ok=True)
-        else:
-            (base / f"tasks.{self._keep}.jsonl").unlink(missing_ok=True)
-            for i in range(self._keep - 1, 0, -1):
-                src = base / f"tasks.{i}.jsonl"
-                if src.exists():
-                    os.replace(src, base / f"tasks.{i + 1}.jsonl")
-            os.replace(base / FILE_NAME, base / "tasks.1.jsonl")
-        self._size = 0
+        A record orjson cannot encode (a lone surrogate in a name) is dropped and counted on its own, so it
+        never costs the rest of its batch.
+        """
+        lines: list[bytes] = []
+        for r in batch:
+            try:
+                lines.append(orjson.dumps(record_to_dict(r), option=orjson.OPT_APPEND_NEWLINE))
+            except orjson.JSONEncodeError as exc:
+                self.dropped += 1
+                if not self._logged_encode:
+                    self._logged_encode = True
+                    logger.warning("metrics sink dropped a record it cannot encode (%s)", safe(exc))
+        return b"".join(lines), len(lines)
+
+    def _write(self, data: bytes) -> None:
+        if not self._dir_ready:
+            self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._dir_ready = True
+        rotation.append(self._dir, data, rotate_bytes=self._rotate_bytes, keep_files=self._keep)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Write everything queued, then stop the writer thread. Idempotent; later submits are dropped."""
+        """Write everything queued, then stop the writer thread. Idempotent; later submits are dropped.
+
+        If the thread has not finished within ``timeout`` seconds, what is still queued is dropped, counted
+        and logged (the thread is a daemon: it would be lost at exit anyway). A batch already being written
+        may still complete.
+        """
         with self._lock:
             self._closed = True
             t = self._thread
-        if t is None:
-            return
-        self._stop = True
-        self._wake.set()
-        t.join(timeout)
+        if t is not None:
+            self._stop = True
+            self._wake.set()
+            t.join(timeout)
+        with self._lock:
+            self._finished = True
+            left = self._discard_queue()
+        if left:  # the thread timed out (a daemon: these would be lost at exit), or a submit raced close()
+            logger.warning("metrics sink %s closed with %d records unwritten; dropped", safe(self._dir), left)
+
+    def _sweep_late(self) -> None:
+        # A submit that raced close(): once close() has swept, nobody else will drain the queue.
+        with self._lock:
+            if self._finished:
+                self._discard_queue()
+
+    def _discard_queue(self) -> int:
+        queue = self._queue
+        n = 0
+        while queue:
+            try:
+                queue.popleft()  # the writer thread may be popping too: each record goes to one of us
+            except IndexError:
+                break
+            n += 1
+        self.dropped += n
+        return n
 
     async def aclose(self) -> None:
         """:meth:`close` without blocking the event loop."""

@@ -303,6 +303,8 @@ class PerformanceTracker:
         model = get("model") or ""
         if len(agent) > MAX_NAME_CHARS or len(model) > MAX_NAME_CHARS:  # what the loader accepts back
             agent, model = agent[:MAX_NAME_CHARS], str(model)[:MAX_NAME_CHARS]
+        if workflow is not None and len(workflow) > MAX_NAME_CHARS:
+            workflow = workflow[:MAX_NAME_CHARS]
         rec = Record(
             self._clock(),
             agent,
