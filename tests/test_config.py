@@ -215,3 +215,11 @@ def test_a_fifo_as_the_config_is_refused_without_blocking(tmp_path: Path) -> Non
     os.mkfifo(fifo)  # opening it for reading would block until a writer came
     with pytest.raises(ConfigError, match="not a regular file"):
         load_config(fifo)
+
+
+def test_a_nul_in_an_agent_path_is_an_unsafe_path(tmp_path: Path) -> None:
+    from claude_force.errors import UnsafePath
+    from claude_force.security.paths import confine
+
+    with pytest.raises(UnsafePath, match="NUL"):
+        confine(tmp_path, "agents/a\x00.md")

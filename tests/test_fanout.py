@@ -4,6 +4,7 @@ consumer that leaves early. Nothing is lost and nothing hangs (mock transport)."
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from claude_force import AsyncAgentOrchestrator
+from claude_force import errors as E
 from claude_force.fanout import fan_out
 from claude_force.models import AgentResult, Request, Response, Usage
 from claude_force.transports import MockTransport
@@ -170,3 +172,36 @@ async def test_closing_mid_batch_gives_failed_results_not_cancellation(project: 
     await o.close()
     results = await asyncio.wait_for(batch, timeout=5)
     assert [r.error_code for r in results] == ["closed"] * 4
+
+
+async def test_limits_apply_before_the_task_is_built(project: Path, tmp_path: Path) -> None:
+    transport = Recording()
+    async with orch(project, tmp_path, transport, max_task_chars=100) as o:
+        with pytest.raises(E.TaskTooLarge):
+            o.build_request("code-reviewer", "x" * 101)
+        r = await o.execute_agent("code-reviewer", "t", previous_output="y" * 200)
+    assert r.error_code == "task_too_large" and transport.requests == []
+
+
+async def test_a_debug_traceback_is_escaped_and_redacted(
+    project: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from claude_force.security.sanitize import register_secret
+
+    secret = "sk-test-" + "q" * 24
+    register_secret(secret)
+
+    def bug(request: Request) -> Response:
+        try:
+            raise KeyError(f"inner {secret}\n2026-01-01 CRITICAL forged")
+        except KeyError as exc:
+            raise RuntimeError("outer") from exc
+
+    caplog.set_level(logging.DEBUG, logger="claude_force.orchestrator")
+    async with orch(project, tmp_path, MockTransport(bug)) as o:
+        r = await o.execute_agent("code-reviewer", "t")
+    assert r.error_code == "internal_error"
+    text = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "traceback" in text and "KeyError" in text
+    assert secret not in text and "\n2026-01-01 CRITICAL forged" not in text
+    assert all(rec.exc_info is None for rec in caplog.records)

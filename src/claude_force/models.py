@@ -60,6 +60,8 @@ class Request:
     messages: list[Message]
     max_tokens: int
     task: str = ""
+    #: A previous workflow step's output, sent after the task in the same user turn (screened with it).
+    previous_output: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     prompt_cache_ttl: str | None = None
     context: CallContext = field(default_factory=CallContext)

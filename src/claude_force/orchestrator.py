@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from claude_force.config import Agent, ProjectConfig, load_config
 from claude_force.errors import ClaudeForceError, ConfigError, InputError, OrchestratorClosed, TooManyTasks
 from claude_force.fanout import TaskSpec, fan_out
 from claude_force.layers.base import Layer, compose
+from claude_force.layers.screen import check_task_limits, screened_text
 from claude_force.models import (
     RESERVED_PARAMS,
     AgentResult,
@@ -179,6 +181,12 @@ class AsyncAgentOrchestrator:
         if params and not RESERVED_PARAMS.isdisjoint(params):
             clash = ", ".join(repr(k) for k in sorted(RESERVED_PARAMS.intersection(params)))
             raise InputError(f"generation parameters may not set {clash}: the request builds them itself")
+        # The limits before any work on the text (escaping it is linear, but a huge task should cost nothing).
+        check_task_limits(
+            screened_text(task, previous_output),
+            max_chars=self.settings.max_task_chars,
+            max_tokens=self.settings.max_task_tokens,
+        )
         chosen_model = model or agent.entry.model or self.settings.default_model
         ttl = agent.entry.prompt_cache or self.settings.prompt_cache_ttl
         system = self._systems.get(agent_name)
@@ -198,6 +206,7 @@ class AsyncAgentOrchestrator:
             messages=[{"role": "user", "content": wrap_task(task, previous_output)}],
             max_tokens=max_tokens or self.settings.max_tokens,
             task=task,
+            previous_output=previous_output,
             params=dict(params or {}),
             prompt_cache_ttl=None if ttl == "off" else ttl,
             context=CallContext(deadline=self._clock() + self.settings.deadline_seconds),
@@ -266,13 +275,12 @@ class AsyncAgentOrchestrator:
             except ClaudeForceError as exc:
                 result = self._failure(agent_name, exc.code, exc.message, request, start, model)
             except Exception as exc:  # a bug must not kill a batch: report it as a failed result
-                # One line; the traceback only at DEBUG (the CLI's --debug), so a bug never floods the output.
-                logger.error(
-                    "internal error in task for agent %s: %s",
-                    safe(agent_name, 64),
-                    safe(exc),
-                    exc_info=logger.isEnabledFor(logging.DEBUG),
-                )
+                # One line; the traceback only at DEBUG (the CLI's --debug), itself escaped and redacted like any
+                # other value: a chained exception's text is as untrusted as the task that caused it.
+                logger.error("internal error in task for agent %s: %s", safe(agent_name, 64), safe(exc))
+                if logger.isEnabledFor(logging.DEBUG):
+                    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                    logger.debug("traceback: %s", safe(trace, 8000))
                 result = self._failure(
                     agent_name, "internal_error", f"{type(exc).__name__}: {safe(exc)}", request, start, model
                 )

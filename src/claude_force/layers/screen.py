@@ -23,6 +23,7 @@ import logging
 import math
 import secrets
 import threading
+import unicodedata
 from collections.abc import Callable
 from typing import Literal
 
@@ -32,7 +33,7 @@ from claude_force.models import Request, Response
 from claude_force.security.injection import Detector, Verdict, default_detector
 from claude_force.security.sanitize import safe
 
-__all__ = ["CANARY_PREFIX", "Policy", "ScreenLayer", "make_canary"]
+__all__ = ["CANARY_PREFIX", "Policy", "ScreenLayer", "check_task_limits", "make_canary", "screened_text"]
 
 log = logging.getLogger("claude_force.layers.screen")
 
@@ -77,6 +78,24 @@ def _fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
+def screened_text(task: str, previous_output: str | None) -> str:
+    """What the limits and the detector see: the task, and a previous workflow step's output when there is one
+    (it reaches the model in the same user turn, so it is no more trusted than the task)."""
+    return task if previous_output is None else f"{task}\n{previous_output}"
+
+
+def check_task_limits(task: str, *, max_chars: int, max_tokens: int) -> None:
+    """Raise :class:`TaskTooLarge` if ``task`` exceeds the character or estimated-token limit."""
+    chars = len(task)
+    if chars > max_chars:
+        raise TaskTooLarge(f"task has {chars} characters; the limit is {max_chars} (max_task_chars)")
+    tokens = math.ceil(chars / 4)
+    if tokens > max_tokens:
+        raise TaskTooLarge(
+            f"task is about {tokens} tokens (ceil(chars/4)); the limit is {max_tokens} (max_task_tokens)"
+        )
+
+
 def _leaked(canary: str, text: str) -> bool:
     """True if the canary, or its random part with separators or case changed, appears in ``text``."""
     if canary in text:
@@ -86,6 +105,8 @@ def _leaked(canary: str, text: str) -> bool:
         return False
     # Only the hex digits of the text, lower-cased (non-ASCII characters are not hex digits either): a C-level
     # byte translation, an order of magnitude cheaper per response than a regex substitution.
+    if not text.isascii():  # full-width or other compatibility digits spell the canary too
+        text = unicodedata.normalize("NFKC", text)
     digits = text.encode("ascii", "ignore").lower().translate(None, _NOT_HEX_BYTES)
     return secret.encode("ascii", "ignore") in digits
 
@@ -163,19 +184,10 @@ class ScreenLayer:
 
     def check_limits(self, task: str) -> None:
         """Raise :class:`TaskTooLarge` if ``task`` exceeds the character or estimated-token limit."""
-        chars = len(task)
-        if chars > self._max_chars:
-            raise TaskTooLarge(
-                f"task has {chars} characters; the limit is {self._max_chars} (max_task_chars)"
-            )
-        tokens = math.ceil(chars / 4)
-        if tokens > self._max_tokens:
-            raise TaskTooLarge(
-                f"task is about {tokens} tokens (ceil(chars/4)); the limit is {self._max_tokens} (max_task_tokens)"
-            )
+        check_task_limits(task, max_chars=self._max_chars, max_tokens=self._max_tokens)
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
-        task = request.task
+        task = screened_text(request.task, request.previous_output)
         self.check_limits(task)
         policy = self._policy_for(request.agent_name)
         if policy not in _POLICIES:

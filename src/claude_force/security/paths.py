@@ -17,6 +17,8 @@ from claude_force.errors import ConfigError, FileTooLarge, UnsafePath
 
 def confine(root: Path, relative: str | os.PathLike[str], *, key: str | None = None) -> Path:
     """Resolve ``relative`` under ``root`` and refuse anything that escapes it (``..``, absolute, symlink)."""
+    if "\x00" in os.fspath(relative):  # the OS would refuse it with a bare ValueError
+        raise UnsafePath("path may not contain a NUL character", key=key)
     rel = Path(relative)
     if rel.is_absolute():
         raise UnsafePath(f"path must be relative to the config directory, got {str(rel)!r}", key=key)
