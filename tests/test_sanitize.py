@@ -109,3 +109,24 @@ def test_a_secret_containing_another_is_replaced_whole() -> None:
     register_secret(inner)
     register_secret(outer)
     assert redact(f"[{outer}]") == "[[REDACTED]]"
+
+
+def test_overlapping_secrets_are_hidden_whole() -> None:
+    register_secret("OVERLAP-AAAA-1234")
+    register_secret("1234-BBBB-OVERLAP")
+    out = safe("x OVERLAP-AAAA-1234-BBBB-OVERLAP y OVERLAP-AAAA-1234 z")
+    assert "BBBB" not in out and "AAAA" not in out and "1234" not in out
+    assert out == "x [REDACTED] y [REDACTED] z"
+
+
+def test_every_control_and_format_character_is_escaped() -> None:
+    import sys
+    import unicodedata
+
+    unsafe = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+    ]
+    assert len(unsafe) > 2000  # the whole set, surrogates included
+    assert [hex(ord(ch)) for ch in unsafe if safe(ch) == ch] == []

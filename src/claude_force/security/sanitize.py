@@ -25,7 +25,11 @@ DEFAULT_LIMIT = 200
 # invisible format characters, interlinear annotation marks, Unicode tag characters and lone surrogates.
 _UNSAFE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
-    "\ud800-\udfff\U000e0000-\U000e007f]"
+    "\ud800-\udfff\U000e0000-\U000e007f"
+    # the remaining format (Cf) characters: Arabic and Syriac number signs, Egyptian hieroglyph and shorthand
+    # format controls, musical symbol beams
+    "\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]"
 )
 _KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
 _MIN_SECRET = 8
@@ -80,8 +84,28 @@ def register_secret(secret: str) -> None:
 
 
 def redact(text: str) -> str:
-    """Replace registered secrets and anything shaped like an Anthropic key with ``[REDACTED]``."""
+    """Replace registered secrets and anything shaped like an Anthropic key with ``[REDACTED]``.
+
+    Every occurrence of every secret is found first and overlapping ones are merged, so two secrets that overlap
+    (neither containing the other) are hidden whole, not one of them and the other's tail.
+    """
+    spans: list[tuple[int, int]] = []
     for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, "[REDACTED]")
+        start = text.find(secret)
+        while start != -1:
+            spans.append((start, start + len(secret)))
+            start = text.find(secret, start + 1)
+    if spans:
+        spans.sort()
+        pieces: list[str] = []
+        pos = 0
+        begin, end = spans[0]
+        for s_begin, s_end in spans[1:]:
+            if s_begin <= end:
+                end = max(end, s_end)
+                continue
+            pieces += (text[pos:begin], "[REDACTED]")
+            pos, begin, end = end, s_begin, s_end
+        pieces += (text[pos:begin], "[REDACTED]", text[end:])
+        text = "".join(pieces)
     return _KEY_PATTERN.sub("sk-ant-[REDACTED]", text)
