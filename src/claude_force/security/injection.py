@@ -102,9 +102,10 @@ class RuleDetector:
         self._index = LiteralIndex(_literals(self._rules.rules))
         # Which rules a scan has to try at all, looked up from the literals found rather than by asking every rule:
         # per view, the rules that always run (no literals to go by) and, for each literal, the rules it can let
-        # through. A rule is listed under its ``requires`` when it has them (one must be present), else under the
-        # most selective clause of each pattern (a pattern cannot match without one of those). It is a superset:
-        # ``Rule.matches`` still makes every exact check, so this never changes a verdict.
+        # through. A rule is listed under its ``requires`` when it has them (one must be present: ``Rule`` keeps
+        # only a ``requires`` its patterns' literals imply), else under the most selective clause of each pattern (a
+        # pattern cannot match without one of those). It is a superset: ``Rule.matches`` still makes every exact
+        # check, so this never changes a verdict.
         always: dict[str, list[int]] = {t: [] for t in TARGETS}
         by_literal: dict[str, dict[str, list[int]]] = {t: {} for t in TARGETS}
         for i, rule in enumerate(self._rules.rules):

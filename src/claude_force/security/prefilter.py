@@ -44,6 +44,7 @@ __all__ = [
     "LiteralIndex",
     "cache_document",
     "has_any",
+    "implies",
     "literals_for",
     "may_match",
     "parse_cache",
@@ -138,6 +139,28 @@ def has_any(literals: tuple[str, ...], text: str, present: Set[str] | None = Non
     if present is not None:
         return not present.isdisjoint(literals)
     return any(literal in text for literal in literals)
+
+
+def implies(clauses: Clauses, literals: Iterable[str]) -> bool:
+    """Whether every text that ``clauses`` let through contains one of ``literals``.
+
+    True when some clause has only literals that each contain one of ``literals``: a text holding that clause's
+    literal then holds the contained one. ``()`` (no clauses: nothing known) implies nothing, and neither does a
+    set of ``literals`` holding ``""`` (it says nothing, and :class:`LiteralIndex` does not index it). This is how
+    a rule's hand-written ``requires`` is checked against what its patterns need (see
+    :class:`~claude_force.security.ruleset.Rule`).
+
+    Example::
+
+        >>> implies((("ignore", "forget"), ("instructions", "instruções")), ["instru"])
+        True
+        >>> implies((("instructions", "instruções"),), ["instruc"])
+        False
+    """
+    wanted = tuple(literals)
+    if not wanted or "" in wanted:
+        return False
+    return any(clause and all(any(w in lit for w in wanted) for lit in clause) for clause in clauses)
 
 
 def may_match(clauses: Clauses, text: str, present: Set[str] | None = None) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_force.security.normalize import confusables_table, load_rules_document
-from claude_force.security.prefilter import Clauses, has_any, literals_for, may_match
+from claude_force.security.prefilter import Clauses, has_any, implies, literals_for, may_match
 
 __all__ = ["TARGETS", "DecodeLimits", "Rule", "RuleSet"]
 
@@ -31,11 +31,17 @@ class Rule:
     """One named signal.
 
     ``min_count`` > 1 means the patterns must match that many non-overlapping places in total (one phrase that
-    several patterns match counts once). ``requires`` is a cheap pre-filter: the patterns only run if one of these
-    substrings is in the text. ``skip_if_ascii`` skips pure-ASCII text. ``effect`` is ``"raise"`` (evidence of an
-    injection) or ``"lower"`` (a context cue that scales the score down). ``needs`` holds each pattern's necessary
-    literals (derived from the pattern when not given, see :mod:`claude_force.security.prefilter`): a pattern
-    whose literals are absent is not run, which never changes whether the rule matches.
+    several patterns match counts once). ``skip_if_ascii`` skips pure-ASCII text. ``effect`` is ``"raise"``
+    (evidence of an injection) or ``"lower"`` (a context cue that scales the score down). ``needs`` holds each
+    pattern's necessary literals (derived from the pattern when not given, see
+    :mod:`claude_force.security.prefilter`): a pattern whose literals are absent is not run, which never changes
+    whether the rule matches.
+
+    ``requires`` is a cheap pre-filter: the patterns only run if one of these substrings is in the text. Being
+    hand-written, it could miss a spelling a pattern accepts, so it is kept only where ``needs`` prove it: for
+    every pattern, some clause of its literals each contain one of ``requires`` (see
+    :func:`~claude_force.security.prefilter.implies`). Otherwise the rule is built with ``requires=()`` and goes by
+    ``needs`` alone, so ``requires`` never changes whether the rule matches either.
     """
 
     id: str
@@ -56,6 +62,9 @@ class Rule:
             raise ValueError(
                 f"rule {self.id!r}: {len(self.needs)} prefilters for {len(self.patterns)} patterns"
             )
+        if self.requires and not all(implies(need, self.requires) for need in self.needs):
+            # Not implied by what the patterns need (or not provably): a gate that could reject a match.
+            object.__setattr__(self, "requires", ())
 
     def matches(self, text: str, present: Set[str] | None = None) -> bool:
         """Whether the rule matches ``text``; ``present`` is what a :class:`LiteralIndex` of the rule's literals
