@@ -15,21 +15,14 @@ from typing import Any
 
 import pytest
 
+from cache_support import key, resp
 from claude_force.cache import ResponseCache
 from claude_force.cache.dirs import DB_NAME, check_db_file
 from claude_force.cache.writer import Pending
 from claude_force.errors import CacheError
-from claude_force.models import Response, Usage
+from claude_force.models import Response
 
 SECRET = "degrade-test-secret-0123456789abcdef-x"
-
-
-def resp(text: str = "t") -> Response:
-    return Response(text=text, model="m", usage=Usage(1, 2), stop_reason="end_turn")
-
-
-def key(name: str) -> str:
-    return name.rjust(64, "0")
 
 
 def rows_on_disk(cache_dir: Path) -> int:

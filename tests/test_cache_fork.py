@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from cache_support import Clock, key, resp
 from claude_force.cache import ResponseCache
 from claude_force.cache.presence import DEFAULT_MAX_AGE
 from claude_force.cache.writer import Pending
-from claude_force.models import Response, Usage
+from claude_force.models import Response
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "fork") or sys.platform == "win32", reason="os.fork() exists only on POSIX"
@@ -31,22 +32,6 @@ GUARD_S = 30
 
 # The child's exit statuses.
 OK, STORE_REFUSED, AGET_HUNG, AGET_WRONG, CRASHED, QUEUED_ON_DEAD_THREAD = 0, 10, 11, 12, 13, 14
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def resp(text: str) -> Response:
-    return Response(text=text, model="m", usage=Usage(1, 2), stop_reason="end_turn")
-
-
-def key(name: str) -> str:
-    return name.rjust(64, "0")
 
 
 def child(cache: ResponseCache, clock: Clock) -> int:

@@ -9,12 +9,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cache_support import Clock, key, resp
 from claude_force.cache import ResponseCache
 from claude_force.cache.dirs import DB_NAME
 from claude_force.cache.envelope import seal
 from claude_force.cache.presence import DEFAULT_MAX_AGE
 from claude_force.cache.store import SCHEMA_VERSION, SQLiteStore
-from claude_force.models import Response, Usage
 
 SECRET = "schema-test-secret-0123456789abcdef-xyz"
 
@@ -50,22 +50,6 @@ V1_SCHEMA = (
         ON CONFLICT(agent) DO UPDATE SET entries = entries + 1, bytes = bytes + NEW.size;
     END""",
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def resp(text: str) -> Response:
-    return Response(text=text, model="m", usage=Usage(1, 2), stop_reason="end_turn")
-
-
-def key(name: str) -> str:
-    return name.rjust(64, "0")
 
 
 # --- row ids are monotonic, so another process's new rows reach the presence filter ----------------

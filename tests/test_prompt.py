@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+import pytest
 
 from claude_force.config import load_config
 from claude_force.models import CallContext, Request
@@ -108,3 +111,39 @@ def test_escaping_is_linear_on_backtracking_bait() -> None:
     # No timing assertion here: a regression turns this test (and the suite) from milliseconds into minutes.
     for bait in ("<" + " " * 400_000, "<task" + "\u200b" * 400_000, "</" * 200_000):
         assert escape_task(bait) == bait
+
+
+def _unbounded_repeats(pattern: str) -> list[str]:
+    """The repetitions of ``pattern`` with no upper bound (``*``, ``+``, ``{n,}``), from its parse tree."""
+    import re._parser as sre  # type: ignore[import-not-found]  # the stdlib's own parser (3.11+)
+
+    found: list[str] = []
+
+    def walk(items: object) -> None:
+        for op, av in items:  # type: ignore[attr-defined]
+            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+                low, high, sub = av
+                if high == sre.MAXREPEAT:
+                    found.append(f"{{{low},}}")
+                walk(sub)
+            elif op is sre.SUBPATTERN:
+                walk(av[-1])
+            elif op is sre.BRANCH:
+                for branch in av[1]:
+                    walk(branch)
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                walk(av[1])
+
+    walk(sre.parse(pattern))
+    return found
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="re._parser is sre_parse before 3.11")
+def test_delimiter_patterns_repeat_only_a_bounded_number_of_times() -> None:
+    # The deterministic half of the test above: with every repetition bounded, matching costs at most a constant
+    # per starting position, so it is linear. The old pattern fails here (two unbounded \s*).
+    from claude_force import prompt
+
+    assert _unbounded_repeats(r"<\s*/?\s*task\s*>") == ["{0,}", "{0,}", "{0,}"]
+    for tag in (prompt._TASK_TAG, prompt._PREVIOUS_TAG):
+        assert _unbounded_repeats(tag.pattern) == [], tag.pattern
