@@ -5,8 +5,19 @@ import random
 
 import pytest
 
-from claude_force.errors import BudgetExceeded, Overloaded
+from claude_force.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    BudgetExceeded,
+    EmptyResponse,
+    MalformedResponse,
+    Overloaded,
+    RateLimited,
+    ResponseTooLarge,
+)
+from claude_force.layers.base import Handler, compose
 from claude_force.layers.budget import BudgetLayer
+from claude_force.layers.retry import RetryLayer, RetryPolicy
 from claude_force.models import Request, Response, Usage
 from claude_force.tracking.prices import PriceTable
 
@@ -35,6 +46,22 @@ def request(model: str = MODEL, ttl: str | None = None) -> Request:
 
 def response(usage: Usage) -> Response:
     return Response(text="ok", model=MODEL, usage=usage)
+
+
+BILLED = Usage(input_tokens=1_000, output_tokens=50)  # 1,000 x $3 + 50 x $15 per MTok
+BILLED_USD = 0.00375
+
+
+def sent_then(exc: BaseException, calls: list[Request] | None = None) -> Handler:
+    """A next step that fails after the request may have reached the API (it sets the flag, as transports do)."""
+
+    async def call_next(req: Request) -> Response:
+        if calls is not None:
+            calls.append(req)
+        req.context.attempt_sent = True
+        raise exc
+
+    return call_next
 
 
 def test_worst_case_reservation(prices: PriceTable) -> None:
@@ -250,3 +277,79 @@ async def test_prompt_cache_accounting_against_the_emulator(prices: PriceTable) 
     assert second.context.cost_usd is not None and first.context.cost_usd is not None
     assert second.context.cost_usd < first.context.cost_usd / 5
     assert layer.spent == pytest.approx(expected1 + expected2) and layer.reserved == 0.0
+
+
+@pytest.mark.parametrize(
+    ("exc", "charged", "known"),
+    [
+        (Overloaded("busy", status=529), 0.0, False),  # an error status is not billed
+        (RateLimited("slow down", status=429), 0.0, False),
+        (EmptyResponse("content is null", usage=BILLED), BILLED_USD, True),  # a billed 200: its usage
+        (MalformedResponse("text is not a string", usage=BILLED), BILLED_USD, True),
+        (EmptyResponse("content is null"), WORST, False),  # billed, usage unreadable: the reservation
+        (MalformedResponse("truncated body"), WORST, False),
+        (ResponseTooLarge("too big"), WORST, False),
+        (APITimeoutError("timed out"), WORST, False),  # may have been billed: the reservation
+        (APIConnectionError("reset by peer"), WORST, False),
+    ],
+)
+async def test_a_failed_attempt_is_charged_what_the_api_may_have_billed(
+    prices: PriceTable, exc: Exception, charged: float, known: bool
+) -> None:
+    layer = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=1.0)
+    req = request()
+    with pytest.raises(type(exc)):
+        await layer(req, sent_then(exc))
+    assert layer.reserved == 0.0
+    assert layer.spent == pytest.approx(charged)
+    assert layer.failed_billed == (1 if charged else 0)
+    # the result's cost holds only what is known; an uncertain charge stays in the budget
+    assert req.context.cost_usd == (pytest.approx(charged) if known else None)
+
+
+async def test_an_attempt_that_was_never_sent_is_not_charged(prices: PriceTable) -> None:
+    layer = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=1.0)
+    req = request()
+    req.context.attempt_sent = True  # left over from an earlier attempt: the layer clears it per attempt
+
+    async def refused(r: Request) -> Response:
+        raise APIConnectionError("connection refused")  # the transport never marked it sent
+
+    with pytest.raises(APIConnectionError):
+        await layer(req, refused)
+    assert layer.spent == 0.0 and layer.failed_billed == 0
+
+
+async def test_a_cancelled_attempt_after_sending_is_charged_its_reservation(prices: PriceTable) -> None:
+    layer = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=1.0)
+    gate = asyncio.Event()
+
+    async def in_flight(r: Request) -> Response:
+        r.context.attempt_sent = True
+        await gate.wait()
+        raise AssertionError("unreachable")
+
+    task = asyncio.ensure_future(layer(request(), in_flight))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert layer.reserved == 0.0 and layer.spent == pytest.approx(WORST) and layer.failed_billed == 1
+
+
+async def test_retried_billed_failures_are_each_charged_and_stop_at_the_budget(prices: PriceTable) -> None:
+    # Inside the retry layer every attempt is reserved and settled: billed empty replies of unknown usage
+    # use up the budget, and the next attempt is refused instead of sent.
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    budget = BudgetLayer(budget_usd=WORST * 3.5, prices=prices, input_margin=1.0)
+    retry = RetryLayer(policy=RetryPolicy(max_attempts=8), sleep=no_wait)
+    calls: list[Request] = []
+    handler = compose([retry, budget], sent_then(EmptyResponse("content is null"), calls))
+    req = request()
+    with pytest.raises(BudgetExceeded):
+        await handler(req)
+    assert len(calls) == 3
+    assert req.context.attempt_errors == ["empty_response"] * 3 + ["budget_exceeded"]
+    assert budget.spent == pytest.approx(WORST * 3) and budget.spent <= budget.budget_usd

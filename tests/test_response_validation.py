@@ -66,3 +66,22 @@ def test_missing_usage_is_a_warning_not_an_error() -> None:
     del body["usage"]
     r = parse_message(body)
     assert r.usage.input_tokens == 0 and r.headers["x-claude-force-warning"] == "missing_usage"
+
+
+@pytest.mark.parametrize(
+    "content", [None, [], [{"type": "tool_use"}], [{"type": "text", "text": ""}], "text"]
+)
+def test_a_failed_200_carries_its_usage_for_the_budget(content: Any) -> None:
+    # The API bills a 200 whatever its content: the error keeps the counts so the budget can charge them.
+    with pytest.raises(MalformedResponse) as info:
+        parse_message({**GOOD, "content": content})
+    assert info.value.usage is not None
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (3, 2)
+
+
+def test_a_failed_200_with_unreadable_usage_carries_none() -> None:
+    # Bad usage on an empty reply: still the content's error (as before), with no usage to charge.
+    for usage in ({"input_tokens": -1}, "3 tokens", None):
+        with pytest.raises(EmptyResponse) as info:
+            parse_message({**GOOD, "content": None, "usage": usage})
+        assert info.value.usage is None

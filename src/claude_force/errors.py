@@ -45,6 +45,10 @@ Messages never contain secrets: API keys are redacted before they reach an excep
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from claude_force.models import Usage
 
 
 class ClaudeForceError(Exception):
@@ -236,9 +240,17 @@ class APITimeoutError(TransportError):
 
 
 class MalformedResponse(TransportError):
-    """The response body is not a valid Messages API response."""
+    """The response body is not a valid Messages API response.
+
+    It came with a 200, so the API may have billed it: ``usage`` holds the body's token counts when they could be
+    read (the budget charges them), else None.
+    """
 
     code = "malformed_response"
+
+    def __init__(self, message: str, *, request_id: str | None = None, usage: Usage | None = None) -> None:
+        super().__init__(message, request_id=request_id)
+        self.usage = usage
 
 
 class ResponseTooLarge(MalformedResponse):

@@ -48,6 +48,9 @@ class CallContext:
     position: int | None = None
     cache_key: str | None = None
     attempt_timeout: float | None = None
+    #: Set by the transport once the current attempt's request may have reached the API (so it may be billed);
+    #: cleared by the budget layer before each attempt and by the transport when the connection never opened.
+    attempt_sent: bool = False
 
 
 @dataclass(slots=True)

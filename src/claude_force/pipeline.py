@@ -2,12 +2,12 @@
 
 Outermost first::
 
-    [task span] -> screen -> cache -> single-flight -> prompt-cache warm-up -> budget
-        -> retry -> [attempt span] -> breaker -> limiter -> transport
+    [task span] -> screen -> cache -> single-flight -> prompt-cache warm-up -> retry -> [attempt span]
+        -> budget -> breaker -> limiter -> transport
 
 The span layers exist only when ``opentelemetry-api`` is installed and ``telemetry`` is on.
-Retry sits outside breaker and limiter: every attempt is a real API request, so each one passes the limiter and is
-counted by the breaker.
+Retry sits outside budget, breaker and limiter: every attempt is a real API request, so each one is reserved for
+and settled by the budget, passes the limiter and is counted by the breaker.
 """
 
 from __future__ import annotations
@@ -143,8 +143,6 @@ def build_pipeline(
         closables.append(single)
         stack += [CacheLayer(cache=cache), single]
     stack.append(PromptCacheWarmupLayer(min_tokens=prices.min_cacheable_tokens, clock=clock))
-    if settings.budget_usd is not None:
-        stack.append(BudgetLayer(budget_usd=settings.budget_usd, prices=prices))
     stack.append(
         RetryLayer(
             policy=RetryPolicy(max_attempts=settings.max_attempts, attempt_timeout=settings.timeout_seconds),
@@ -154,6 +152,8 @@ def build_pipeline(
     )
     if spans:
         stack.append(AttemptSpanLayer())
+    if settings.budget_usd is not None:
+        stack.append(BudgetLayer(budget_usd=settings.budget_usd, prices=prices))
     stack += [
         BreakerLayer(
             endpoint=settings.base_url,

@@ -140,3 +140,47 @@ async def test_prompt_cache_warm_up_pays_one_write(project: Path, tmp_path: Path
     reads = sum(1 for r in results if r.metadata["cache_read_input_tokens"] > 0)
     assert (writes, reads) == (1, 29)
     assert stats["prompt_cache"]["writes"] == 1
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_billed_empty_replies_count_against_the_budget(
+    project: Path, tmp_path: Path, transport: str
+) -> None:
+    # Every reply is a 200 with null content and real usage: each attempt is billed though none succeeds. The
+    # budget (inside the retry layer) charges each one and refuses the attempt that could pass it.
+    from claude_force.models import Usage
+    from claude_force.tracking.prices import PriceTable
+
+    async def no_wait(seconds: float) -> None:
+        return None  # the backoff between attempts is not under test
+
+    budget = 0.01
+    async with EmulatorServer(EmulatorConfig(pnull=1.0)) as emu:
+        async with make(
+            project,
+            tmp_path,
+            emu.base_url,
+            transport,
+            max_attempts=8,
+            max_tokens=64,
+            budget_usd=budget,
+            prompt_cache_ttl="off",
+            sleep=no_wait,
+        ) as orch:
+            first = await orch.execute_agent("code-reviewer", "x")
+            stats = await emu.stats()
+            second = await orch.execute_agent("code-reviewer", "y")
+        after = await emu.stats()
+    assert not first.success and first.error_code == "budget_exceeded"
+    sent = stats["requests"]
+    assert 1 < sent < 8
+    assert first.metadata["attempt_errors"] == ["empty_response"] * sent + ["budget_exceeded"]
+    billed = PriceTable.load().cost(
+        first.metadata["model"],
+        Usage(input_tokens=stats["input_tokens"], output_tokens=stats["output_tokens"]),
+    )
+    assert billed is not None and billed <= budget
+    assert first.metadata["cost_usd"] == pytest.approx(billed)  # what the failed attempts were billed
+    # the budget remembers: the next task is refused without a request
+    assert not second.success and second.error_code == "budget_exceeded"
+    assert after["requests"] == sent

@@ -45,7 +45,9 @@ async def serve(
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_success_shape(name: str) -> None:
     async for emu, t in serve(EmulatorConfig(), name):
-        r = await t.send(request(), timeout=5)
+        req = request()
+        r = await t.send(req, timeout=5)
+        assert req.context.attempt_sent
         assert r.text and r.model == "claude-sonnet-5-5"
         assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
         assert r.request_id and r.request_id.startswith("req_")
@@ -85,6 +87,12 @@ async def test_faults_map_into_the_tree(
         assert isinstance(info.value, E.RateLimited) and info.value.retry_after == retry_after
     if isinstance(info.value, E.APIStatusError):
         assert info.value.request_id is not None
+    if isinstance(info.value, E.EmptyResponse):
+        # a 200 is billed even when its content is null: the error carries the usage for the budget
+        usage = info.value.usage
+        assert usage is not None and usage.input_tokens > 0 and usage.output_tokens > 0
+    elif isinstance(info.value, E.MalformedResponse):
+        assert info.value.usage is None  # a truncated body: its usage cannot be read
 
 
 @pytest.mark.parametrize("name", TRANSPORTS)
@@ -109,8 +117,10 @@ async def test_generation_params_pass_through(name: str) -> None:
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_attempt_timeout(name: str) -> None:
     async for _, t in serve(EmulatorConfig(phang=1.0, hang_seconds=5), name):
+        req = request()
         with pytest.raises(E.APITimeoutError):
-            await t.send(request(), timeout=0.2)
+            await t.send(req, timeout=0.2)
+    assert req.context.attempt_sent  # the request reached the server: it may have been billed
 
 
 @pytest.mark.parametrize("name", TRANSPORTS)
@@ -118,11 +128,13 @@ async def test_connection_refused(name: str) -> None:
     async with EmulatorServer(EmulatorConfig()) as emu:
         url = emu.base_url
     t = make_transport(name, api_key="k-123456789", base_url=url, pool_size=1, max_response_bytes=1 << 20)
+    req = request()
     try:
         with pytest.raises(E.APIConnectionError):
-            await t.send(request(), timeout=2)
+            await t.send(req, timeout=2)
     finally:
         await t.aclose()
+    assert not req.context.attempt_sent  # the connection never opened: nothing can have been billed
 
 
 @pytest.mark.parametrize("name", TRANSPORTS)

@@ -1,10 +1,20 @@
-"""Budget: reserve a call's worst-case USD cost before it is made, reconcile to the real cost after.
+"""Budget: reserve each attempt's worst-case USD cost before it is made, reconcile to the real cost after.
 
 Admission is a single check-and-reserve with no ``await`` in between, so however many tasks run concurrently
 on the loop, ``spent + reserved`` never exceeds ``budget_usd``, and as long as each call's real cost is at
 most its reservation, neither does ``spent``. Amounts are kept in integer nano-dollars so sums never drift.
 
-Worst case of one call = ``estimated_input_tokens() * input_margin`` at the input rate (at the cache-write
+The layer sits inside the retry layer, so every attempt is reserved and settled on its own:
+
+- a response: its real cost from ``usage``;
+- an error status (429, 529, 5xx, 4xx): nothing, the API does not bill those;
+- a 200 that failed here (empty content, a malformed or oversize body): the cost of the usage it carried, or the
+  whole reservation when its usage could not be read;
+- an outcome that cannot be known (a timeout, a dropped connection or a cancellation after the transport sent
+  the request): the whole reservation, since the API may have billed it;
+- nothing sent (the connection never opened, or the attempt failed before the transport): nothing.
+
+Worst case of one attempt = ``estimated_input_tokens() * input_margin`` at the input rate (at the cache-write
 rate, 1.25x for 5m or 2x for 1h, when prompt caching is on, since a write costs more than plain input) plus
 ``max_tokens`` of output. A model without a price cannot be reserved for, so the call is refused.
 """
@@ -14,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 
-from claude_force.errors import BudgetExceeded
+from claude_force.errors import APIStatusError, BudgetExceeded, MalformedResponse
 from claude_force.layers.base import Handler
 from claude_force.models import Request, Response
 from claude_force.security.sanitize import safe
@@ -44,7 +54,16 @@ class BudgetLayer:
         budget.spent, budget.reserved, budget.remaining
     """
 
-    __slots__ = ("_budget", "_prices", "_refused", "_reserved", "_spent", "_under_warned", "input_margin")
+    __slots__ = (
+        "_budget",
+        "_failed_billed",
+        "_prices",
+        "_refused",
+        "_reserved",
+        "_spent",
+        "_under_warned",
+        "input_margin",
+    )
 
     def __init__(
         self, *, budget_usd: float, prices: PriceTable, input_margin: float = DEFAULT_INPUT_MARGIN
@@ -58,6 +77,7 @@ class BudgetLayer:
         self._spent = 0
         self._reserved = 0
         self._refused = 0
+        self._failed_billed = 0
         self._under_warned = False
         self.input_margin = input_margin
 
@@ -83,6 +103,11 @@ class BudgetLayer:
     @property
     def refused(self) -> int:
         return self._refused
+
+    @property
+    def failed_billed(self) -> int:
+        """Failed attempts charged to ``spent``: billed 200s that failed here, and outcomes that cannot be known."""
+        return self._failed_billed
 
     def worst_case(self, request: Request) -> float | None:
         """The reservation ``request`` needs, in USD (None if its model has no price)."""
@@ -113,10 +138,13 @@ class BudgetLayer:
                 f"${self.remaining:.4f} of ${self.budget_usd:.2f} left"
             )
         self._reserved += hold
+        ctx = request.context
+        ctx.attempt_sent = False  # the transport sets it once the request may have reached the API
         try:
             response = await call_next(request)
-        except BaseException:
+        except BaseException as exc:
             self._reserved -= hold
+            self._settle_failure(request, exc, hold)
             raise
         self._reserved -= hold
         actual = self._prices.cost(request.model, response.usage, cache_ttl=request.prompt_cache_ttl)
@@ -129,11 +157,38 @@ class BudgetLayer:
                 "a call cost more than its reservation (%.6f > %.6f USD); raise input_margin", actual, worst
             )
         self._spent += cost
-        request.context.cost_usd = actual
+        ctx.cost_usd = actual if ctx.cost_usd is None else ctx.cost_usd + actual
         return response
+
+    def _settle_failure(self, request: Request, exc: BaseException, hold: int) -> None:
+        """Charge a failed attempt what the API may have billed for it (see the module docstring)."""
+        ctx = request.context
+        if isinstance(exc, APIStatusError) or not ctx.attempt_sent:
+            return  # an error status is not billed; an attempt never sent cannot be
+        usage = exc.usage if isinstance(exc, MalformedResponse) else None
+        known = (
+            None
+            if usage is None
+            else self._prices.cost(request.model, usage, cache_ttl=request.prompt_cache_ttl)
+        )
+        if known is not None and not math.isfinite(known):
+            known = None  # an absurd price table: charge the reservation instead
+        charged = hold if known is None else _nano(known)
+        self._spent += charged
+        self._failed_billed += 1
+        if known is not None:
+            ctx.cost_usd = known if ctx.cost_usd is None else ctx.cost_usd + known
+        logger.debug(
+            "budget: agent=%s failed attempt (%s) charged %.6f USD (%s)",
+            safe(request.agent_name),
+            getattr(exc, "code", type(exc).__name__),
+            charged / NANO,
+            "its usage" if known is not None else "its reservation: the API may have billed it",
+        )
 
     def __repr__(self) -> str:
         return (
             f"BudgetLayer(budget=${self.budget_usd:.4f}, spent=${self.spent:.4f}, "
-            f"reserved=${self.reserved:.4f}, remaining=${self.remaining:.4f}, refused={self._refused})"
+            f"reserved=${self.reserved:.4f}, remaining=${self.remaining:.4f}, refused={self._refused}, "
+            f"failed_billed={self._failed_billed})"
         )

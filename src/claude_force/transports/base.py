@@ -96,28 +96,10 @@ def parse_message(
     """
     if not isinstance(data, dict):
         raise MalformedResponse("response body is not a JSON object", request_id=request_id)
-    content = data.get("content")
-    if content is None:
-        raise EmptyResponse("response content is null or missing", request_id=request_id)
-    if not isinstance(content, list):
-        raise MalformedResponse("response content is not a list", request_id=request_id)
-    texts = [b["text"] for b in content if isinstance(b, dict) and b.get("type") == "text" and "text" in b]
-    if not texts:
-        raise EmptyResponse("response has no text blocks", request_id=request_id)
-    if not all(isinstance(t, str) for t in texts):
-        raise MalformedResponse("a text block's text is not a string", request_id=request_id)
-    text = "".join(texts)
-    if not text:
-        raise EmptyResponse("response text is empty", request_id=request_id)
-    kept: dict[str, str] = {}
-    if (
-        headers is not None
-    ):  # aiohttp's and httpx's header maps are case-insensitive; a plain dict must be lower-case
-        for name in KEPT_HEADERS:
-            value = headers.get(name)
-            if value is not None:
-                kept[name] = value
+    # Usage first: a 200 that fails below was still billed, and its error carries the counts for the budget.
     usage_raw = data.get("usage")
+    usage: Usage | None = None
+    usage_error: MalformedResponse | None = None
     if isinstance(usage_raw, dict):
         try:
             usage = Usage(
@@ -127,8 +109,31 @@ def parse_message(
                 _int(usage_raw.get("cache_read_input_tokens")),
             )
         except MalformedResponse as exc:
-            raise MalformedResponse(exc.message, request_id=request_id) from None
-    else:
+            usage_error = MalformedResponse(exc.message, request_id=request_id)
+    content = data.get("content")
+    if content is None:
+        raise EmptyResponse("response content is null or missing", request_id=request_id, usage=usage)
+    if not isinstance(content, list):
+        raise MalformedResponse("response content is not a list", request_id=request_id, usage=usage)
+    texts = [b["text"] for b in content if isinstance(b, dict) and b.get("type") == "text" and "text" in b]
+    if not texts:
+        raise EmptyResponse("response has no text blocks", request_id=request_id, usage=usage)
+    if not all(isinstance(t, str) for t in texts):
+        raise MalformedResponse("a text block's text is not a string", request_id=request_id, usage=usage)
+    text = "".join(texts)
+    if not text:
+        raise EmptyResponse("response text is empty", request_id=request_id, usage=usage)
+    if usage_error is not None:
+        raise usage_error
+    kept: dict[str, str] = {}
+    if (
+        headers is not None
+    ):  # aiohttp's and httpx's header maps are case-insensitive; a plain dict must be lower-case
+        for name in KEPT_HEADERS:
+            value = headers.get(name)
+            if value is not None:
+                kept[name] = value
+    if usage is None:
         usage = Usage()
         kept["x-claude-force-warning"] = "missing_usage"
     model = data.get("model")

@@ -37,6 +37,7 @@ class MockTransport:
 
     async def send(self, request: Request, *, timeout: float | None = None) -> Response:
         self.calls.append(request)
+        request.context.attempt_sent = True  # as a real transport does: the handler's answer may be billed
         result = self._handler(request)
         if inspect.isawaitable(result):
             return await result

@@ -102,6 +102,8 @@ class NativeTransport:
     async def send(self, request: Request, *, timeout: float | None = None) -> Response:
         session = self._client()
         data = request.body_bytes()
+        ctx = request.context
+        ctx.attempt_sent = True  # from here the API may receive, and bill, this attempt
         try:
             async with session.post(self._url, data=data, timeout=self._timeout(timeout)) as resp:
                 request_id = resp.headers.get("request-id")
@@ -125,6 +127,8 @@ class NativeTransport:
         except asyncio.TimeoutError as exc:
             raise APITimeoutError(f"attempt timed out after {timeout}s") from exc
         except aiohttp.ClientError as exc:
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                ctx.attempt_sent = False  # the connection never opened: nothing reached the API
             raise APIConnectionError(f"connection failed: {safe(exc)}") from exc
         try:
             payload = orjson.loads(raw)

@@ -80,6 +80,8 @@ class SDKTransport:
             (kwargs if key in self._known else extra)[key] = value
         if extra:
             kwargs["extra_body"] = extra
+        ctx = request.context
+        ctx.attempt_sent = True  # from here the API may receive, and bill, this attempt
         try:
             raw = await self._client.messages.with_raw_response.create(timeout=timeout, **kwargs)
             content = await raw.read()
@@ -94,6 +96,10 @@ class SDKTransport:
         except a.APITimeoutError as exc:
             raise APITimeoutError(f"attempt timed out after {timeout}s") from exc
         except a.APIConnectionError as exc:
+            # The SDK raises it from its HTTP library's error; ConnectError (httpx and httpx2 alike) means the
+            # connection never opened, so nothing reached the API.
+            if type(exc.__cause__).__name__ == "ConnectError":
+                ctx.attempt_sent = False
             raise APIConnectionError(f"connection failed: {safe(exc)}") from exc
         except a.APIResponseValidationError as exc:
             raise MalformedResponse(f"response failed validation: {safe(exc)}") from exc
