@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from claude_force import AsyncAgentOrchestrator
+from claude_force import AsyncAgentOrchestrator, fanout
 from claude_force import errors as E
 from claude_force.fanout import fan_out
 from claude_force.models import AgentResult, Request, Response, Usage
@@ -205,3 +206,77 @@ async def test_a_debug_traceback_is_escaped_and_redacted(
     assert "traceback" in text and "KeyError" in text
     assert secret not in text and "\n2026-01-01 CRITICAL forged" not in text
     assert all(rec.exc_info is None for rec in caplog.records)
+
+
+async def stray_cancel(agent: str, task: str, **kwargs: Any) -> AgentResult:
+    """A call that ends with a CancelledError aimed at no task (a future someone else cancelled)."""
+    if task == "stray":
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future
+    return AgentResult(agent_name=agent, success=True, output=task)
+
+
+#: False is the Python 3.10 path (no Task.cancelling()), forced here on any interpreter; True needs 3.11+.
+CAN_TELL = [False] + ([True] if sys.version_info >= (3, 11) else [])
+
+
+@pytest.mark.parametrize("can_tell", CAN_TELL)
+async def test_a_stray_cancellation_is_one_failed_result(
+    monkeypatch: pytest.MonkeyPatch, can_tell: bool
+) -> None:
+    monkeypatch.setattr(fanout, "_CAN_TELL", can_tell)
+    specs = [("a", "x"), ("a", "stray"), ("a", "y"), ("a", "stray"), ("a", "z")]
+    got = dict([item async for item in fan_out(stray_cancel, specs, concurrency=2, limit=10)])
+    assert sorted(got) == [0, 1, 2, 3, 4]
+    assert [got[i].error_code for i in (1, 3)] == ["cancelled", "cancelled"]
+    assert [got[i].output for i in (0, 2, 4)] == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize("can_tell", CAN_TELL)
+async def test_cancelling_the_consumer_still_stops_every_call(
+    monkeypatch: pytest.MonkeyPatch, can_tell: bool
+) -> None:
+    # The stray-cancellation handling must not swallow a real cancellation: the consumer is cancelled while
+    # every call is blocked, and every call (and its task, on the 3.10 path) is cancelled with it.
+    monkeypatch.setattr(fanout, "_CAN_TELL", can_tell)
+    started: list[str] = []
+    cancelled: list[str] = []
+
+    async def blocked(agent: str, task: str, **kwargs: Any) -> AgentResult:
+        started.append(task)
+        try:
+            await asyncio.Future()
+        except asyncio.CancelledError:
+            cancelled.append(task)
+            raise
+        raise AssertionError("unreachable")
+
+    async def consume() -> None:
+        async for _ in fan_out(blocked, [("a", f"t{i}") for i in range(10)], concurrency=3, limit=100):
+            raise AssertionError("no call finishes")
+
+    before = asyncio.all_tasks()
+    consumer = asyncio.ensure_future(consume())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(started) == 3
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    assert sorted(cancelled) == sorted(started) and len(started) == 3  # no worker took another task
+    assert asyncio.all_tasks() - before == set()
+
+
+async def test_isolated_passes_results_and_errors_through() -> None:
+    async def ok() -> AgentResult:
+        return AgentResult(agent_name="a", success=True, output="fine")
+
+    async def broken() -> AgentResult:
+        raise ValueError("bug")
+
+    assert (await fanout._isolated(ok())).output == "fine"
+    with pytest.raises(ValueError, match="bug"):
+        await fanout._isolated(broken())
+    with pytest.raises(fanout._CancelledInside):
+        await fanout._isolated(stray_cancel("a", "stray"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -25,6 +26,9 @@ log = logging.getLogger("claude_force.fanout")
 _NOT_PARAMS = RESERVED_PARAMS | {"agent_name", "task", "workflow", "position", "previous_output"}
 #: Runs one task: ``run(agent, task, **kwargs) -> AgentResult`` (the orchestrator's ``execute_agent``).
 RunOne = Callable[..., Awaitable[AgentResult]]
+#: ``Task.cancelling()`` (3.11+) tells a worker's own cancellation from a CancelledError raised inside its call.
+#: Without it, each call runs in a task of its own (see :func:`_isolated`), which costs a task per call.
+_CAN_TELL = sys.version_info >= (3, 11)
 
 
 async def fan_out(
@@ -84,25 +88,55 @@ async def _run_one(run: RunOne, index: int, spec: object, limit: int) -> AgentRe
         return _failed(spec, f"more than max_tasks_per_call={limit} tasks", TooManyTasks.code)
     try:
         agent, task, kwargs = parse_spec(spec)
-        return await run(agent, task, **kwargs)
+        if _CAN_TELL:
+            return await run(agent, task, **kwargs)
+        return await _isolated(run(agent, task, **kwargs))
     except ClaudeForceError as exc:  # a bad spec, or the orchestrator closed under the batch
         return _failed(spec, exc.message, exc.code)
+    except _CancelledInside:
+        return _failed(spec, _CANCELLED_INSIDE, "cancelled")
     except asyncio.CancelledError:
-        if _being_cancelled():
-            raise
+        if not _CAN_TELL or _being_cancelled():
+            raise  # the worker itself is being stopped (on 3.10, _isolated has already told the two apart)
         # A CancelledError that was not aimed at this worker (a cancelled future deep in the pipeline): the
         # task failed, the batch goes on.
-        return _failed(spec, "the task's call was cancelled", "cancelled")
+        return _failed(spec, _CANCELLED_INSIDE, "cancelled")
     except Exception as exc:  # a bug must not end the batch or lose this task's slot
         log.error("internal error in a task for agent %s: %s", safe(agent_of(spec), 64), safe(exc))
         return _failed(spec, f"{type(exc).__name__}: {safe(exc)}", "internal_error")
 
 
+_CANCELLED_INSIDE = "the task's call was cancelled"
+
+
+class _CancelledInside(Exception):
+    """The call ended with a CancelledError that was not aimed at the task running it."""
+
+
 def _being_cancelled() -> bool:
-    """Whether this task has been asked to stop; always True on Python 3.10, which cannot tell."""
+    """Whether this task has been asked to stop (``Task.cancelling()``, 3.11+); True where that cannot be told."""
     task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)  # Task.cancelling() is new in 3.11
+    cancelling = getattr(task, "cancelling", None)
     return cancelling is None or bool(cancelling())
+
+
+async def _isolated(call: Awaitable[AgentResult]) -> AgentResult:
+    """Await ``call`` in a task of its own, so that its CancelledError can be told from this task's.
+
+    ``asyncio.wait`` does not cancel what it waits for: if this task is cancelled, the wait raises here and the
+    call is cancelled with it; if the call ends cancelled while this task was not, it raises
+    :class:`_CancelledInside` instead. Python 3.10 has no ``Task.cancelling()`` to tell the two apart.
+    """
+    inner = asyncio.ensure_future(call)
+    try:
+        await asyncio.wait((inner,))
+    except asyncio.CancelledError:
+        inner.cancel()
+        await asyncio.gather(inner, return_exceptions=True)
+        raise
+    if inner.cancelled():
+        raise _CancelledInside
+    return inner.result()
 
 
 def _failed(spec: object, message: str, code: str) -> AgentResult:
