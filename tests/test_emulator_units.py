@@ -104,6 +104,19 @@ def test_parse_valid_request() -> None:
     )
 
 
+def test_four_breakpoints_and_every_known_block_type_are_accepted() -> None:
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}] * 3
+    parsed = parse_request(
+        body(
+            system=[{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}],
+            messages=[{"role": "user", "content": blocks}],
+        )
+    )
+    assert parsed.system_ttls == (300.0,)
+    for kind in ("image", "document", "tool_result", "thinking", "redacted_thinking", "search_result"):
+        parse_request(body(messages=[{"role": "user", "content": [{"type": kind}]}]))
+
+
 def test_parse_string_system() -> None:
     parsed = parse_request(body(system="You are terse."))
     assert parsed.system_texts == ("You are terse.",)
@@ -151,6 +164,27 @@ def test_parse_string_system() -> None:
         (body(tool_choice={}), "tool_choice:"),
         (body(thinking="on"), "thinking:"),
         (body(service_tier="priority"), "service_tier:"),
+        (body(messages=[{"role": "user", "content": [{"type": "bogus"}]}]), "messages.0.content.0.type"),
+        (
+            # 2 system breakpoints + 2 in messages + 1 top-level = 5: one more than the API takes
+            body(
+                system=[
+                    {"type": "text", "text": f"s{i}", "cache_control": {"type": "ephemeral"}}
+                    for i in range(2)
+                ],
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": f"m{i}", "cache_control": {"type": "ephemeral"}}
+                            for i in range(2)
+                        ],
+                    }
+                ],
+                cache_control={"type": "ephemeral"},
+            ),
+            "Found 5.",
+        ),
     ],
 )
 def test_parse_rejects_like_the_api(payload: Any, message: str) -> None:

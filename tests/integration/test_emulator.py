@@ -130,10 +130,16 @@ async def test_auth(http: aiohttp.ClientSession) -> None:
             assert doc["type"] == "error"
             assert doc["error"]["type"] == "authentication_error"
             assert doc["error"]["message"]
-        assert (await post(http, emu, make_body(), headers={"x-api-key": "sekret"}))[0] == 200
-        assert (await post(http, emu, make_body(), headers={"Authorization": "Bearer sekret"}))[0] == 200
+        version = {"anthropic-version": "2023-06-01"}
+        assert (await post(http, emu, make_body(), headers={"x-api-key": "sekret", **version}))[0] == 200
+        bearer = {"Authorization": "Bearer sekret", **version}
+        assert (await post(http, emu, make_body(), headers=bearer))[0] == 200
+        # a good key without the version header: 400, as from the API
+        status, doc, _ = await post(http, emu, make_body(), headers={"x-api-key": "sekret"})
+        assert status == 400 and doc["error"]["type"] == "invalid_request_error"
+        assert doc["error"]["message"] == "anthropic-version: header is required"
     async with EmulatorServer() as emu:  # any non-empty key
-        assert (await post(http, emu, make_body(), headers={"x-api-key": "anything"}))[0] == 200
+        assert (await post(http, emu, make_body(), headers={"x-api-key": "anything", **version}))[0] == 200
         assert (await post(http, emu, make_body(), headers={}))[0] == 401
 
 
@@ -148,6 +154,21 @@ async def test_auth(http: aiohttp.ClientSession) -> None:
         (make_body(system=[{"type": "text", "text": 1}]), "system.0.text"),
         (make_body(stream=True), "streaming is not supported"),
         ("just a string", "dictionary"),
+        (make_body(messages=[{"role": "user", "content": [{"type": "bogus"}]}]), "Input tag 'bogus'"),
+        (
+            make_body(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": f"part {i}", "cache_control": {"type": "ephemeral"}}
+                            for i in range(5)
+                        ],
+                    }
+                ]
+            ),
+            "A maximum of 4 blocks with cache_control may be provided. Found 5.",
+        ),
     ],
 )
 async def test_validation_errors(http: aiohttp.ClientSession, payload: Any, message: str) -> None:

@@ -29,7 +29,7 @@ class EmulatorServer:
 
         async with EmulatorServer(EmulatorConfig(latency_ms=20, p529=0.1, seed=1)) as emu:
             async with aiohttp.ClientSession() as http:
-                await http.post(emu.base_url + "/v1/messages", json=body, headers={"x-api-key": "k"})
+                await http.post(emu.base_url + "/v1/messages", json=body, headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
             print(await emu.stats())
             emu.reset()
     """

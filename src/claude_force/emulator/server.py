@@ -33,6 +33,7 @@ _JSON = "application/json"
 _TOO_LARGE = error_body("request_too_large", "Request exceeds the maximum allowed number of bytes.")
 _NO_KEY = error_body("authentication_error", "x-api-key header is required")
 _BAD_KEY = error_body("authentication_error", "invalid x-api-key")
+_NO_VERSION = error_body("invalid_request_error", "anthropic-version: header is required")
 _BAD_JSON = error_body("invalid_request_error", "There was an error parsing the body: invalid JSON")
 _FAULT_BODIES: dict[Fault, tuple[int, bytes]] = {
     Fault.RATE_LIMIT: (
@@ -78,6 +79,8 @@ class _Handlers:
         expected = self.config.api_key
         if expected is not None and not hmac.compare_digest(key.encode(), expected.encode()):
             return _response(401, _BAD_KEY)
+        if not headers.get("anthropic-version"):
+            return _response(400, _NO_VERSION)
         return None
 
     async def _read_body(self, request: web.Request) -> bytes | web.Response:

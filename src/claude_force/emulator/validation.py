@@ -13,6 +13,31 @@ __all__ = ["CACHE_TTLS", "ParsedRequest", "RequestError", "parse_request"]
 CACHE_TTLS: dict[str, float] = {"5m": 300.0, "1h": 3600.0}
 
 _ROLES = ("user", "assistant")
+#: Content block types the Messages API accepts in ``messages[].content`` (others are a 400, as there).
+_BLOCK_TYPES = frozenset(
+    (
+        "text",
+        "image",
+        "document",
+        "search_result",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "container_upload",
+    )
+)
+#: The API refuses more than this many ``cache_control`` breakpoints in one request.
+MAX_CACHE_BREAKPOINTS = 4
 _SERVICE_TIERS = ("auto", "standard_only")
 
 
@@ -102,13 +127,15 @@ def _text_of(content: Any) -> str:
     return "\n".join(parts)
 
 
-def _check_messages(messages: Any) -> tuple[int, str]:
+def _check_messages(messages: Any) -> tuple[int, str, int]:
+    """Characters of content, the last user text, and the number of ``cache_control`` breakpoints."""
     if not isinstance(messages, list):
         raise _fail("messages: Input should be a valid list")
     if not messages:
         raise _fail("messages: at least one message is required")
     chars = 0
     last_user = ""
+    breakpoints = 0
     for i, message in enumerate(messages):
         where = f"messages.{i}"
         if not isinstance(message, dict):
@@ -123,16 +150,22 @@ def _check_messages(messages: Any) -> tuple[int, str]:
             for j, block in enumerate(content):
                 if not isinstance(block, dict) or not isinstance(block.get("type"), str):
                     raise _fail(f"{where}.content.{j}: Input should be a content block with a 'type'")
+                if block["type"] not in _BLOCK_TYPES:
+                    raise _fail(
+                        f"{where}.content.{j}.type: Input tag {block['type'][:64]!r} found using 'type' does not "
+                        "match any of the expected tags"
+                    )
                 if block["type"] == "text" and not isinstance(block.get("text"), str):
                     raise _fail(f"{where}.content.{j}.text: Input should be a valid string")
-                if "cache_control" in block:
+                if block.get("cache_control") is not None:
                     _cache_ttl(block["cache_control"], f"{where}.content.{j}.cache_control")
+                    breakpoints += 1
         elif not isinstance(content, str):
             raise _fail(f"{where}.content: Input should be a valid string or a list of content blocks")
         chars += content_chars(content)
         if role == "user":
             last_user = _text_of(content)
-    return chars, last_user
+    return chars, last_user, breakpoints
 
 
 def _check_optional(body: dict[str, Any]) -> None:
@@ -213,13 +246,18 @@ def parse_request(body: Any) -> ParsedRequest:
     if stream:
         raise _fail("stream: streaming is not supported by the claude-force emulator; send stream=false")
     _check_optional(body)
-    chars, last_user = _check_messages(body["messages"])
+    chars, last_user, breakpoints = _check_messages(body["messages"])
     texts: tuple[str, ...] = ()
     ttls: tuple[float | None, ...] = ()
     if body.get("system") is not None:
         texts, ttls = _parse_system(body["system"])
     top_cc = body.get("cache_control")
     top_ttl = None if top_cc is None else _cache_ttl(top_cc, "cache_control")
+    breakpoints += sum(ttl is not None for ttl in ttls) + (top_ttl is not None)
+    if breakpoints > MAX_CACHE_BREAKPOINTS:
+        raise _fail(
+            f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {breakpoints}."
+        )
     return ParsedRequest(
         model=model,
         max_tokens=max_tokens,
