@@ -218,7 +218,7 @@ async def test_retries_transient_failures_and_records_attempts() -> None:
         [
             E.Overloaded("o", status=529),
             _rate_limited(1.0),
-            E.EmptyResponse("null"),
+            E.EmptyResponse("null", usage=Usage(7, 3)),
             E.APIConnectionError("x"),
             None,
         ]
@@ -228,6 +228,7 @@ async def test_retries_transient_failures_and_records_attempts() -> None:
     resp = await handler(req)
     assert resp.text == "ok"
     assert req.context.attempts == 5
+    assert req.context.failed_usage == [Usage(7, 3)]  # the billed empty reply, for the result's cost
     assert req.context.attempt_errors == ["overloaded", "rate_limited", "empty_response", "connection_error"]
     assert len(t.sleeps) == 4
     assert t.sleeps[1] == 1.0  # the retry-after

@@ -40,7 +40,9 @@ class CallContext:
     coalesced: bool = False
     warnings: list[str] = field(default_factory=list)
     deadline: float | None = None
-    cost_usd: float | None = None
+    #: Usage of attempts the API billed that still failed here (a 200 with empty or malformed content), recorded
+    #: by the retry layer; the result's ``cost_usd`` includes them.
+    failed_usage: list[Usage] | None = None
     injection: dict[str, Any] | None = None
     canary: str | None = None
     system_prompt_leak: bool = False

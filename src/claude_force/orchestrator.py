@@ -299,7 +299,7 @@ class AsyncAgentOrchestrator:
             "output_tokens": 0,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
-            "cost_usd": ctx.cost_usd if ctx.cost_usd is not None else 0.0,
+            "cost_usd": 0.0,
             "cached": ctx.cached,
             "coalesced": ctx.coalesced,
             "attempts": ctx.attempts,
@@ -328,9 +328,9 @@ class AsyncAgentOrchestrator:
             stop_reason=response.stop_reason,
         )
         ctx = request.context
-        if ctx.cached or ctx.coalesced:
-            meta["cost_usd"] = 0.0  # the leader's call (or an earlier run) paid for this answer
-        elif ctx.cost_usd is None:
+        if not (
+            ctx.cached or ctx.coalesced
+        ):  # else the leader's call (or an earlier run) paid for this answer
             meta["cost_usd"] = self._pipeline.cost(request, response)
         if response.stop_reason == "max_tokens":
             meta["warnings"].append("max_tokens: the output was cut at max_tokens")
@@ -347,12 +347,11 @@ class AsyncAgentOrchestrator:
         start: float,
         model: str | None,
     ) -> AgentResult:
+        meta = self._metadata(request, model, start)
+        if request is not None and request.context.failed_usage:
+            meta["cost_usd"] = self._pipeline.cost(request, None)  # attempts billed before it failed
         return AgentResult(
-            agent_name=agent_name,
-            success=False,
-            errors=[message],
-            error_code=code,
-            metadata=self._metadata(request, model, start),
+            agent_name=agent_name, success=False, errors=[message], error_code=code, metadata=meta
         )
 
     async def stream_multiple(self, tasks: Iterable[TaskSpec]) -> AsyncIterator[tuple[int, AgentResult]]:

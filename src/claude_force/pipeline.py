@@ -43,11 +43,16 @@ class Pipeline:
     cache: ResponseCache | None = None
     closables: list[Any] = field(default_factory=list)
 
-    def cost(self, request: Request, response: Response) -> float | None:
-        cost: float | None = self.prices.cost(
-            request.model, response.usage, cache_ttl=request.prompt_cache_ttl
+    def cost(self, request: Request, response: Response | None) -> float | None:
+        """USD of ``response`` plus the billed attempts that failed before it (None if the model is unpriced)."""
+        ttl = request.prompt_cache_ttl
+        total: float | None = (
+            0.0 if response is None else self.prices.cost(request.model, response.usage, cache_ttl=ttl)
         )
-        return cost
+        for usage in request.context.failed_usage or ():
+            part = self.prices.cost(request.model, usage, cache_ttl=ttl)
+            total = None if total is None or part is None else total + part
+        return total
 
     def min_cacheable_tokens(self, model: str) -> int:
         return self.prices.min_cacheable_tokens(model)

@@ -184,3 +184,30 @@ async def test_billed_empty_replies_count_against_the_budget(
     # the budget remembers: the next task is refused without a request
     assert not second.success and second.error_code == "budget_exceeded"
     assert after["requests"] == sent
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_result_costs_what_its_billed_attempts_cost(
+    project: Path, tmp_path: Path, transport: str
+) -> None:
+    # No budget: a task whose every reply is a billed empty one fails, and its cost_usd is still what the
+    # attempts were billed (the usage each 200 carried), not 0.
+    from claude_force.models import Usage
+    from claude_force.tracking.prices import PriceTable
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    async with EmulatorServer(EmulatorConfig(pnull=1.0)) as emu:
+        async with make(
+            project, tmp_path, emu.base_url, transport, max_attempts=3, prompt_cache_ttl="off", sleep=no_wait
+        ) as orch:
+            result = await orch.execute_agent("code-reviewer", "x")
+        stats = await emu.stats()
+    assert not result.success and result.error_code == "empty_response" and stats["requests"] == 3
+    billed = PriceTable.load().cost(
+        result.metadata["model"],
+        Usage(input_tokens=stats["input_tokens"], output_tokens=stats["output_tokens"]),
+    )
+    assert billed is not None and billed > 0
+    assert result.metadata["cost_usd"] == pytest.approx(billed)

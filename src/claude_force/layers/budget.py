@@ -157,7 +157,6 @@ class BudgetLayer:
                 "a call cost more than its reservation (%.6f > %.6f USD); raise input_margin", actual, worst
             )
         self._spent += cost
-        ctx.cost_usd = actual if ctx.cost_usd is None else ctx.cost_usd + actual
         return response
 
     def _settle_failure(self, request: Request, exc: BaseException, hold: int) -> None:
@@ -176,8 +175,6 @@ class BudgetLayer:
         charged = hold if known is None else _nano(known)
         self._spent += charged
         self._failed_billed += 1
-        if known is not None:
-            ctx.cost_usd = known if ctx.cost_usd is None else ctx.cost_usd + known
         logger.debug(
             "budget: agent=%s failed attempt (%s) charged %.6f USD (%s)",
             safe(request.agent_name),

@@ -176,6 +176,11 @@ class RetryLayer:
                 return await call_next(request)
             except ClaudeForceError as exc:
                 ctx.attempt_errors.append(exc.code)
+                usage = getattr(exc, "usage", None)  # a billed 200 that failed here (MalformedResponse)
+                if usage is not None:
+                    if ctx.failed_usage is None:
+                        ctx.failed_usage = []
+                    ctx.failed_usage.append(usage)
                 delay = self._decide(request, exc, attempt)
                 if delay is None:
                     raise
