@@ -328,9 +328,8 @@ class AsyncAgentOrchestrator:
             stop_reason=response.stop_reason,
         )
         ctx = request.context
-        if not (
-            ctx.cached or ctx.coalesced
-        ):  # else the leader's call (or an earlier run) paid for this answer
+        # A cache hit or a coalesced follower stays at 0: the leader's call (or an earlier run) paid for it.
+        if not (ctx.cached or ctx.coalesced):
             meta["cost_usd"] = self._pipeline.cost(request, response)
         if response.stop_reason == "max_tokens":
             meta["warnings"].append("max_tokens: the output was cut at max_tokens")

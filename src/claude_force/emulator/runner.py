@@ -27,9 +27,10 @@ class EmulatorServer:
 
     Binds ``config.host``:``config.port`` (default ``127.0.0.1`` and a free port). Example::
 
+        headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
         async with EmulatorServer(EmulatorConfig(latency_ms=20, p529=0.1, seed=1)) as emu:
             async with aiohttp.ClientSession() as http:
-                await http.post(emu.base_url + "/v1/messages", json=body, headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
+                await http.post(emu.base_url + "/v1/messages", json=body, headers=headers)
             print(await emu.stats())
             emu.reset()
     """
