@@ -350,3 +350,28 @@ async def test_retried_billed_failures_are_each_charged_and_stop_at_the_budget(p
     assert len(calls) == 3
     assert req.context.attempt_errors == ["empty_response"] * 3 + ["budget_exceeded"]
     assert budget.spent == pytest.approx(WORST * 3) and budget.spent <= budget.budget_usd
+
+
+async def test_a_response_without_usage_is_charged_its_reservation(prices: PriceTable) -> None:
+    # Billed, but by how much is unknown: zeros would let the budget be passed unnoticed.
+    from claude_force.models import MISSING_USAGE, WARNING_HEADER
+
+    layer = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=1.0)
+
+    async def no_usage(req: Request) -> Response:
+        return Response(text="ok", model=MODEL, usage=Usage(), headers={WARNING_HEADER: MISSING_USAGE})
+
+    await layer(request(), no_usage)
+    assert layer.spent == pytest.approx(WORST) and layer.reserved == 0.0
+
+
+async def test_a_failed_attempt_above_its_reservation_is_warned(
+    prices: PriceTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    layer = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=1.0)
+    big = Usage(input_tokens=100_000, output_tokens=50)  # far above the 1,000 estimated tokens
+    with caplog.at_level("WARNING", logger="claude_force.layers.budget"):
+        with pytest.raises(EmptyResponse):
+            await layer(request(), sent_then(EmptyResponse("content is null", usage=big)))
+    assert layer.spent > WORST
+    assert [r.getMessage() for r in caplog.records if "input_margin" in r.getMessage()]

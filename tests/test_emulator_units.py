@@ -185,6 +185,31 @@ def test_parse_string_system() -> None:
             ),
             "Found 5.",
         ),
+        (
+            # 3 tools + 2 blocks inside a tool result = 5
+            body(
+                tools=[
+                    {"name": f"t{i}", "input_schema": {}, "cache_control": {"type": "ephemeral"}}
+                    for i in range(3)
+                ],
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": "x",
+                                "content": [
+                                    {"type": "text", "text": f"r{i}", "cache_control": {"type": "ephemeral"}}
+                                    for i in range(2)
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            ),
+            "Found 5.",
+        ),
     ],
 )
 def test_parse_rejects_like_the_api(payload: Any, message: str) -> None:

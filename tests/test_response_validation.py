@@ -85,3 +85,14 @@ def test_a_failed_200_with_unreadable_usage_carries_none() -> None:
         with pytest.raises(EmptyResponse) as info:
             parse_message({**GOOD, "content": None, "usage": usage})
         assert info.value.usage is None
+
+
+@pytest.mark.parametrize("usage", [{}, {"input_tokens": 3}, {"output_tokens": 2, "input_tokens": None}])
+def test_usage_without_its_required_counts_is_missing_not_zero(usage: dict[str, Any]) -> None:
+    # Zeros would bill nothing: the budget charges the reservation for a response whose usage is missing.
+    r = parse_message({**GOOD, "usage": usage})
+    assert r.usage_missing and r.usage.input_tokens == 0
+    with pytest.raises(EmptyResponse) as info:
+        parse_message({**GOOD, "content": None, "usage": usage})
+    assert info.value.usage is None
+    assert not parse_message(GOOD).usage_missing

@@ -30,6 +30,12 @@ class Usage:
     cache_read_input_tokens: int = 0
 
 
+#: The header, kept on ``Response.headers``, in which the transport notes a problem with a body it accepted.
+WARNING_HEADER = "x-claude-force-warning"
+#: Its value when the body had no usable ``usage`` (no ``input_tokens`` or ``output_tokens``).
+MISSING_USAGE = "missing_usage"
+
+
 @dataclass(slots=True)
 class CallContext:
     """Mutable per-task state written by the layers and read by the orchestrator and tracker."""
@@ -143,6 +149,11 @@ class Response:
     message_id: str | None = None
     request_id: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def usage_missing(self) -> bool:
+        """True when the body carried no usable token counts (``usage`` is zeros, not a measurement)."""
+        return self.headers.get(WARNING_HEADER) == MISSING_USAGE
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form (used by the response cache)."""

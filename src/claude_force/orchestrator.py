@@ -333,7 +333,7 @@ class AsyncAgentOrchestrator:
             meta["cost_usd"] = self._pipeline.cost(request, response)
         if response.stop_reason == "max_tokens":
             meta["warnings"].append("max_tokens: the output was cut at max_tokens")
-        if response.headers.get("x-claude-force-warning") == "missing_usage":
+        if response.usage_missing:
             meta["warnings"].append("missing_usage: the response had no usage; tokens and cost are 0")
         return AgentResult(agent_name=request.agent_name, success=True, output=response.text, metadata=meta)
 

@@ -42,6 +42,32 @@ async def serve(
             await t.aclose()
 
 
+async def messages_server(handler: Any, **runner_kw: Any) -> tuple[Any, int]:
+    """A loopback aiohttp server answering ``POST /v1/messages`` with ``handler``: ``(runner, port)``."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", handler)
+    runner = web.AppRunner(app, **runner_kw)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, runner.addresses[0][1]
+
+
+async def send_expecting(name: str, runner: Any, port: int, exc: type[E.TransportError], limit: int) -> Any:
+    """Send one request to a :func:`messages_server`, expect ``exc``, close both; the exception info."""
+    t = make_transport(
+        name, api_key="k", base_url=f"http://127.0.0.1:{port}", pool_size=1, max_response_bytes=limit
+    )
+    try:
+        with pytest.raises(exc) as info:
+            await t.send(request(), timeout=5)
+    finally:
+        await t.aclose()
+        await runner.cleanup()
+    return info
+
+
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_success_shape(name: str) -> None:
     async for emu, t in serve(EmulatorConfig(), name):
@@ -116,11 +142,62 @@ async def test_generation_params_pass_through(name: str) -> None:
 
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_attempt_timeout(name: str) -> None:
-    async for _, t in serve(EmulatorConfig(phang=1.0, hang_seconds=5), name):
+    async for emu, t in serve(EmulatorConfig(phang=1.0, hang_seconds=5), name):
         req = request()
         with pytest.raises(E.APITimeoutError):
             await t.send(req, timeout=0.2)
-    assert req.context.attempt_sent  # the request reached the server: it may have been billed
+        reached = (await emu.stats())["requests"]
+    assert reached == 1 and req.context.attempt_sent  # it reached the server: it may have been billed
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_timeout_waiting_for_a_pooled_connection(name: str) -> None:
+    # One connection, held by a request the server never answers: the second request times out before it is
+    # sent. The sdk transport can tell (httpx raises PoolTimeout), so that attempt is not billable; aiohttp raises
+    # the same timeout wherever it stops, so the native transport counts it as sent (conservative, as
+    # docs/tracking.md says).
+    import asyncio
+
+    from aiohttp import web
+
+    arrived = asyncio.Event()
+    requests: list[int] = []
+
+    async def handler(req: web.Request) -> web.Response:
+        requests.append(1)
+        arrived.set()
+        await asyncio.Future()  # never answers; cancelled at cleanup
+        raise AssertionError("unreachable")
+
+    runner, port = await messages_server(handler, shutdown_timeout=0.1)
+    t = make_transport(
+        name, api_key="k", base_url=f"http://127.0.0.1:{port}", pool_size=1, max_response_bytes=4096
+    )
+    first = asyncio.ensure_future(t.send(request(), timeout=5))
+    waiting = request()
+    try:
+        await arrived.wait()
+        with pytest.raises(E.APITimeoutError):
+            await t.send(waiting, timeout=0.3)
+    finally:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        await t.aclose()
+        await runner.cleanup()
+    assert requests == [1]  # the second never reached the server
+    assert waiting.context.attempt_sent is (name == "native")
+
+
+async def test_native_an_oversize_error_body_is_that_status_error() -> None:
+    # A 529 whose body is larger than the limit is still a 529 (not billed, retried), not a billed oversize 200.
+    from aiohttp import web
+
+    async def handler(req: web.Request) -> web.Response:
+        return web.Response(status=529, body=b"x" * 10_000, headers={"retry-after": "2"})
+
+    runner, port = await messages_server(handler)
+    info = await send_expecting("native", runner, port, E.Overloaded, 4096)
+    assert info.value.retry_after == 2.0 and "error body not read" in info.value.message
 
 
 @pytest.mark.parametrize("name", TRANSPORTS)
@@ -168,12 +245,8 @@ async def _chunked_server(chunks: int, chunk_bytes: int) -> tuple[Any, int, list
             pass  # the client stopped reading and closed: what we want
         return resp
 
-    app = web.Application()
-    app.router.add_post("/v1/messages", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, runner.addresses[0][1], sent
+    runner, port = await messages_server(handler)
+    return runner, port, sent
 
 
 @pytest.mark.parametrize("name", TRANSPORTS)
@@ -181,15 +254,7 @@ async def test_a_chunked_body_over_the_limit_is_refused_and_not_retried(name: st
     from claude_force.layers.retry import should_retry
 
     runner, port, _ = await _chunked_server(chunks=64, chunk_bytes=16 * 1024)
-    t = make_transport(
-        name, api_key="k", base_url=f"http://127.0.0.1:{port}", pool_size=1, max_response_bytes=4096
-    )
-    try:
-        with pytest.raises(E.ResponseTooLarge) as info:
-            await t.send(request(), timeout=5)
-    finally:
-        await t.aclose()
-        await runner.cleanup()
+    info = await send_expecting(name, runner, port, E.ResponseTooLarge, 4096)
     assert info.value.code == "response_too_large" and not should_retry(info.value)
 
 
@@ -240,13 +305,7 @@ async def test_native_sends_its_own_user_agent() -> None:
             }
         )
 
-    app = web.Application()
-    app.router.add_post("/v1/messages", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, port = await messages_server(handler)
     t = make_transport(
         "native", api_key="k", base_url=f"http://127.0.0.1:{port}", pool_size=2, max_response_bytes=1 << 16
     )

@@ -160,6 +160,11 @@ def _check_messages(messages: Any) -> tuple[int, str, int]:
                 if block.get("cache_control") is not None:
                     _cache_ttl(block["cache_control"], f"{where}.content.{j}.cache_control")
                     breakpoints += 1
+                nested = block.get("content") if block["type"] == "tool_result" else None
+                if isinstance(nested, list):  # a tool result's own blocks may carry breakpoints too
+                    breakpoints += sum(
+                        isinstance(b, dict) and b.get("cache_control") is not None for b in nested
+                    )
         elif not isinstance(content, str):
             raise _fail(f"{where}.content: Input should be a valid string or a list of content blocks")
         chars += content_chars(content)
@@ -254,6 +259,7 @@ def parse_request(body: Any) -> ParsedRequest:
     top_cc = body.get("cache_control")
     top_ttl = None if top_cc is None else _cache_ttl(top_cc, "cache_control")
     breakpoints += sum(ttl is not None for ttl in ttls) + (top_ttl is not None)
+    breakpoints += sum(t.get("cache_control") is not None for t in body.get("tools") or ())  # checked: dicts
     if breakpoints > MAX_CACHE_BREAKPOINTS:
         raise _fail(
             f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {breakpoints}."

@@ -2,7 +2,7 @@
 
 Order (outermost first), built in :mod:`claude_force.pipeline`::
 
-    screen -> cache -> single-flight -> warm-up -> budget -> retry -> breaker -> limiter -> transport
+    screen -> cache -> single-flight -> warm-up -> retry -> budget -> breaker -> limiter -> transport
 """
 
 from claude_force.layers.base import Handler, Layer, compose

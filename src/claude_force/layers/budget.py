@@ -6,7 +6,7 @@ most its reservation, neither does ``spent``. Amounts are kept in integer nano-d
 
 The layer sits inside the retry layer, so every attempt is reserved and settled on its own:
 
-- a response: its real cost from ``usage``;
+- a response: its real cost from ``usage``, or the whole reservation when it carried no usage;
 - an error status (429, 529, 5xx, 4xx): nothing, the API does not bill those;
 - a 200 that failed here (empty content, a malformed or oversize body): the cost of the usage it carried, or the
   whole reservation when its usage could not be read;
@@ -147,17 +147,25 @@ class BudgetLayer:
             self._settle_failure(request, exc, hold)
             raise
         self._reserved -= hold
+        if response.usage_missing:  # billed, but by how much is not known: the worst case
+            self._spent += hold
+            return response
         actual = self._prices.cost(request.model, response.usage, cache_ttl=request.prompt_cache_ttl)
         if actual is None:  # pragma: no cover - the reservation above proved the model is priced
             actual = worst
         cost = _nano(actual) if math.isfinite(actual) else self._budget + 1  # overflowed: the budget is gone
+        self._warn_if_above(cost, hold)
+        self._spent += cost
+        return response
+
+    def _warn_if_above(self, cost: int, hold: int) -> None:
         if cost > hold and not self._under_warned:
             self._under_warned = True
             logger.warning(
-                "a call cost more than its reservation (%.6f > %.6f USD); raise input_margin", actual, worst
+                "a call cost more than its reservation (%.6f > %.6f USD); raise input_margin",
+                cost / NANO,
+                hold / NANO,
             )
-        self._spent += cost
-        return response
 
     def _settle_failure(self, request: Request, exc: BaseException, hold: int) -> None:
         """Charge a failed attempt what the API may have billed for it (see the module docstring)."""
@@ -173,6 +181,7 @@ class BudgetLayer:
         if known is not None and not math.isfinite(known):
             known = None  # an absurd price table: charge the reservation instead
         charged = hold if known is None else _nano(known)
+        self._warn_if_above(charged, hold)
         self._spent += charged
         self._failed_billed += 1
         logger.debug(

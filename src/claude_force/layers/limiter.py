@@ -37,7 +37,6 @@ DEFAULT_SAFETY = 0.02
 #: slack: ``remaining`` is rounded (down for requests, to the nearest thousand for tokens on the real API),
 #: and a tightening on every rounding error would slow a client that is in fact within its limit.
 HEADER_SLACK: dict[str, float] = {"requests": 1.0, "input-tokens": 1000.0, "output-tokens": 1000.0}
-_MISSING_USAGE = "x-claude-force-warning"
 _HEADER_NAMES = tuple(
     (f"anthropic-ratelimit-{k}-limit", f"anthropic-ratelimit-{k}-remaining", f"anthropic-ratelimit-{k}-reset")
     for k in KINDS
@@ -299,7 +298,7 @@ class LimiterLayer:
     def _reconcile(self, state: _Model, taken: Amounts, response: Response) -> None:
         if taken[1] <= 0 and taken[2] <= 0:
             return
-        if response.headers.get(_MISSING_USAGE) == "missing_usage":
+        if response.usage_missing:
             self._refund_output(state, taken)  # no usage to go by; the output was at least not all used
             return
         now = self._clock()

@@ -46,7 +46,7 @@ class SingleFlightLayer:
     Example::
 
         single = SingleFlightLayer()
-        handler = compose([CacheLayer(cache=cache), single, budget, retry, ...], transport.send)
+        handler = compose([CacheLayer(cache=cache), single, retry, budget, ...], transport.send)
         ...
         await single.aclose()  # cancels calls still in flight (none, after a clean shutdown)
     """

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from claude_force.errors import EmptyResponse, MalformedResponse
-from claude_force.models import Request, Response, Usage
+from claude_force.models import MISSING_USAGE, WARNING_HEADER, Request, Response, Usage
 
 #: Response headers kept on ``Response.headers`` (the limiter adapts to them).
 KEPT_HEADER_PREFIX = "anthropic-ratelimit-"
@@ -102,7 +102,7 @@ def parse_message(
     usage_error: MalformedResponse | None = None
     if isinstance(usage_raw, dict):
         try:
-            usage = Usage(
+            counts = Usage(
                 _int(usage_raw.get("input_tokens")),
                 _int(usage_raw.get("output_tokens")),
                 _int(usage_raw.get("cache_creation_input_tokens")),
@@ -110,6 +110,9 @@ def parse_message(
             )
         except MalformedResponse as exc:
             usage_error = MalformedResponse(exc.message, request_id=request_id)
+        else:  # without its two required counts, usage is not a measurement (zeros would bill nothing)
+            if usage_raw.get("input_tokens") is not None and usage_raw.get("output_tokens") is not None:
+                usage = counts
     content = data.get("content")
     if content is None:
         raise EmptyResponse("response content is null or missing", request_id=request_id, usage=usage)
@@ -133,9 +136,9 @@ def parse_message(
             value = headers.get(name)
             if value is not None:
                 kept[name] = value
-    if usage is None:
+    if usage is None:  # no usage, or without its two required counts: zeros, marked as not measured
         usage = Usage()
-        kept["x-claude-force-warning"] = "missing_usage"
+        kept[WARNING_HEADER] = MISSING_USAGE
     model = data.get("model")
     stop = data.get("stop_reason")
     mid = data.get("id")

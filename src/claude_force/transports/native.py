@@ -107,20 +107,16 @@ class NativeTransport:
         try:
             async with session.post(self._url, data=data, timeout=self._timeout(timeout)) as resp:
                 request_id = resp.headers.get("request-id")
+                status = resp.status
                 limit = self._max_response_bytes
                 length = resp.content_length
                 if length is not None and length > limit:
-                    raise ResponseTooLarge(
-                        f"response of {length} bytes exceeds the limit of {limit}", request_id=request_id
-                    )
+                    raise _too_large(resp, f"response of {length} bytes exceeds the limit of {limit}")
                 # No length (chunked): read piece by piece and stop once past the limit, so an endless or huge
                 # body never sits in memory whole.
                 raw = await resp.read() if length is not None else await _read_at_most(resp, limit)
                 if raw is None or len(raw) > limit:
-                    raise ResponseTooLarge(
-                        f"response exceeds the limit of {limit} bytes", request_id=request_id
-                    )
-                status = resp.status
+                    raise _too_large(resp, f"response exceeds the limit of {limit} bytes")
                 headers = resp.headers
         except TransportError:
             raise
@@ -150,6 +146,20 @@ class NativeTransport:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+
+def _too_large(resp: aiohttp.ClientResponse, message: str) -> TransportError:
+    """An oversize body: of an error status, that status's error (not billed, retried as usual); else
+    :class:`ResponseTooLarge`."""
+    request_id = resp.headers.get("request-id")
+    if resp.status >= 400:
+        return status_error(
+            resp.status,
+            f"{safe(resp.reason or 'error', 80)} (error body not read: {message})",
+            request_id=request_id,
+            retry_after=parse_retry_after(resp.headers),
+        )
+    return ResponseTooLarge(message, request_id=request_id)
 
 
 async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:

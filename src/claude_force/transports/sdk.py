@@ -94,6 +94,9 @@ class SDKTransport:
                 retry_after=parse_retry_after(headers),
             ) from exc
         except a.APITimeoutError as exc:
+            # Waiting for a pooled connection or for the connection to open: nothing reached the API.
+            if type(exc.__cause__).__name__ in ("ConnectTimeout", "PoolTimeout"):
+                ctx.attempt_sent = False
             raise APITimeoutError(f"attempt timed out after {timeout}s") from exc
         except a.APIConnectionError as exc:
             # The SDK raises it from its HTTP library's error; ConnectError (httpx and httpx2 alike) means the
