@@ -319,15 +319,16 @@ async def test_an_attempt_that_was_never_sent_is_not_charged(prices: PriceTable)
 
 async def test_a_cancelled_attempt_after_sending_is_charged_its_reservation(prices: PriceTable) -> None:
     layer = BudgetLayer(budget_usd=1.0, prices=prices, input_margin=1.0)
-    gate = asyncio.Event()
+    gate, sent = asyncio.Event(), asyncio.Event()
 
     async def in_flight(r: Request) -> Response:
         r.context.attempt_sent = True
+        sent.set()
         await gate.wait()
         raise AssertionError("unreachable")
 
     task = asyncio.ensure_future(layer(request(), in_flight))
-    await asyncio.sleep(0)
+    await sent.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

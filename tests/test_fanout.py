@@ -242,9 +242,12 @@ async def test_cancelling_the_consumer_still_stops_every_call(
     monkeypatch.setattr(fanout, "_CAN_TELL", can_tell)
     started: list[str] = []
     cancelled: list[str] = []
+    three_started = asyncio.Event()
 
     async def blocked(agent: str, task: str, **kwargs: Any) -> AgentResult:
         started.append(task)
+        if len(started) == 3:
+            three_started.set()
         try:
             await asyncio.Future()
         except asyncio.CancelledError:
@@ -258,9 +261,7 @@ async def test_cancelling_the_consumer_still_stops_every_call(
 
     before = asyncio.all_tasks()
     consumer = asyncio.ensure_future(consume())
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert len(started) == 3
+    await three_started.wait()
     consumer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await consumer
