@@ -161,18 +161,18 @@ async def test_half_open_lets_exactly_one_probe_through() -> None:
     await fail_times(b, 1)
     clock.now = 5.0
     assert b.state("m") == "half-open"
-    gate = asyncio.Event()
+    gate, probing = asyncio.Event(), asyncio.Event()
     probes = 0
 
     async def slow_ok(request: Request) -> Response:
         nonlocal probes
         probes += 1
+        probing.set()
         await gate.wait()
         return await ok(request)
 
     tasks = [asyncio.ensure_future(b(req(), slow_ok)) for _ in range(10)]
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await probing.wait()  # the nine others ran in the same loop pass as the probe, before this resumes
     assert probes == 1
     rejected = [t for t in tasks if t.done()]
     assert len(rejected) == 9
@@ -221,14 +221,19 @@ async def test_neutral_probe_outcome_keeps_half_open_and_frees_the_slot() -> Non
 async def test_outcomes_of_calls_started_before_a_transition_are_ignored() -> None:
     clock = FakeClock()
     b = breaker(clock, consecutive_failures=2, cooldown_seconds=1.0)
-    gate = asyncio.Event()
+    gate, all_in = asyncio.Event(), asyncio.Event()
+    started = 0
 
     async def slow_fail(request: Request) -> Response:
+        nonlocal started
+        started += 1
+        if started == 3:
+            all_in.set()
         await gate.wait()
         raise FAIL
 
     stragglers = [asyncio.ensure_future(b(req(), slow_fail)) for _ in range(3)]
-    await asyncio.sleep(0)
+    await all_in.wait()
     await fail_times(b, 2)
     assert b.state("m") == "open"
     clock.now = 1.0

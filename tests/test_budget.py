@@ -130,14 +130,15 @@ async def test_error_and_cancellation_release_the_reservation(prices: PriceTable
         await layer(request(), failing)
     assert layer.reserved == 0.0 and layer.spent == 0.0
 
-    gate = asyncio.Event()
+    gate, entered = asyncio.Event(), asyncio.Event()
 
     async def hanging(req: Request) -> Response:
+        entered.set()
         await gate.wait()
         raise AssertionError("unreachable")
 
     task = asyncio.ensure_future(layer(request(), hanging))
-    await asyncio.sleep(0)
+    await entered.wait()  # the layer has reserved and called inward
     assert layer.reserved == pytest.approx(WORST)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -57,6 +57,11 @@ class Upstream:
 
 
 async def settle() -> None:
+    """Let every task started so far run up to the gate it waits on.
+
+    Twenty passes of the event loop (``sleep(0)`` yields once; no clock is involved, so this is deterministic),
+    more than the few awaits any of these pipelines takes to reach ``Upstream.gate``.
+    """
     for _ in range(20):
         await asyncio.sleep(0)
 

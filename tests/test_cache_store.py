@@ -475,11 +475,27 @@ async def test_aget_and_aset_use_the_disk_off_the_event_loop(tmp_path: Path) -> 
         assert c.stats().disk_hits == 20
 
 
-async def test_aset_fills_the_memory_tier_before_it_awaits(cache: ResponseCache) -> None:
-    pending = asyncio.ensure_future(cache.aset("k", resp(), agent="a"))
-    await asyncio.sleep(0)  # let aset start: it puts into memory synchronously, then awaits the disk write
-    assert cache.contains("k")
-    assert await pending is True
+class GatedStore(SQLiteStore):
+    """A store whose writes wait for ``release``, saying when one has begun."""
+
+    writing = threading.Event()
+    release = threading.Event()
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        GatedStore.writing.set()
+        assert GatedStore.release.wait(10), "the test never released the write"
+        return super().put(*args, **kwargs)
+
+
+async def test_aset_fills_the_memory_tier_before_it_awaits(tmp_path: Path) -> None:
+    GatedStore.writing, GatedStore.release = threading.Event(), threading.Event()
+    async with ResponseCache(cache_dir=tmp_path / "c", secret=SECRET, store_factory=GatedStore) as c:
+        pending = asyncio.ensure_future(c.aset("k", resp(), agent="a"))
+        assert await asyncio.to_thread(GatedStore.writing.wait, 10)
+        assert c.contains("k")  # served from memory while the disk write is still blocked
+        assert not pending.done()
+        GatedStore.release.set()
+        assert await pending is True
 
 
 async def test_aset_of_an_oversize_entry_returns_false(tmp_path: Path) -> None:

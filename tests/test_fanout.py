@@ -131,16 +131,27 @@ async def test_a_bug_in_one_task_is_a_failed_result() -> None:
 
 
 async def test_leaving_the_stream_early_stops_every_worker(project: Path, tmp_path: Path) -> None:
-    # Two workers and a queue of four: once the consumer stops reading, the workers block on a full queue.
-    async with orch(project, tmp_path, MockTransport(reply), max_concurrent=2) as o:
+    # Two workers and room for four results: once the consumer has read one result and stops, the workers make
+    # 1 + 4 + 2 calls and then both block, each holding a result there is no room for.
+    calls = 0
+    both_blocked = asyncio.Event()
+
+    def counting(request: Request) -> Response:
+        nonlocal calls
+        calls += 1
+        if calls == 7:  # the last call before both workers block; its worker blocks before this test resumes
+            both_blocked.set()
+        return reply(request)
+
+    async with orch(project, tmp_path, MockTransport(counting), max_concurrent=2) as o:
         before = asyncio.all_tasks()
         stream = o.stream_multiple([("code-reviewer", f"t{i}") for i in range(50)])
         await stream.__anext__()
-        for _ in range(20):  # let the workers fill the queue
-            await asyncio.sleep(0)
+        await asyncio.wait_for(both_blocked.wait(), timeout=5)
         # A hang here is the regression; the timeout only turns it into a failure.
         await asyncio.wait_for(stream.aclose(), timeout=5)
         assert asyncio.all_tasks() - before == set()
+        assert calls == 7  # nothing was called after the consumer left
         again = await o.execute_multiple([("code-reviewer", "after")])
     assert again[0].success
 

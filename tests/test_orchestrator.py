@@ -126,12 +126,14 @@ async def test_too_many_tasks(project: Path, tmp_path: Path) -> None:
 async def test_concurrency_cap(project: Path, tmp_path: Path) -> None:
     in_flight = 0
     peak = 0
-    release = asyncio.Event()
+    release, three_in = asyncio.Event(), asyncio.Event()
 
     async def slow(request: Request) -> Response:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
+        if in_flight == 3:
+            three_in.set()
         await release.wait()
         in_flight -= 1
         return reply(request)
@@ -139,8 +141,8 @@ async def test_concurrency_cap(project: Path, tmp_path: Path) -> None:
     # prompt caching off: otherwise the warm-up layer lets the first request go alone, by design
     async with orch(project, tmp_path, slow, max_concurrent=3, prompt_cache_ttl="off") as o:
         job = asyncio.ensure_future(o.execute_multiple([("code-reviewer", f"c{i}") for i in range(10)]))
-        for _ in range(50):
-            await asyncio.sleep(0)
+        await asyncio.wait_for(three_in.wait(), timeout=5)
+        # Every other task has been scheduled by now (they all started with the third); none may be in flight.
         assert peak == 3
         release.set()
         results = await job
