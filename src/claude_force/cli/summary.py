@@ -103,7 +103,7 @@ class RunSummary:
         )
         t.add_row(
             "prompt caching",
-            f"{self.prompt_cache_read_tokens:,} tokens read at 0.1x, {self.prompt_cache_write_tokens:,} written",
+            f"{self.prompt_cache_read_tokens:,} tokens read, {self.prompt_cache_write_tokens:,} written",
         )
         return t
 

@@ -2,8 +2,8 @@
 
 The API makes a prompt-cache entry available only once the request that wrote it has been answered, so N
 concurrent first requests would each pay the 1.25x write. This layer lets one request per (model, system prompt)
-prime the cache and holds the others until it has been answered; they then read at 0.1x. After the provider TTL
-lapses without use, the next request primes again.
+prime the cache and holds the others until it has been answered; they then read at the model's cache-read rate
+(0.05x-0.1x). After the provider TTL lapses without use, the next request primes again.
 """
 
 from __future__ import annotations
