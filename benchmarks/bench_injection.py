@@ -1,7 +1,8 @@
 """Injection-screen evaluation: detection rate on attacks and false-positive rate on benign tasks.
 
 ``python -m benchmarks.bench_injection`` prints, for each split (dev: rules may be tuned on it; heldout: same
-sources, never tuned on; external: whole sources never looked at while writing the rules), the figures per
+sources, never tuned on; external: whole sources never looked at while writing the rules; wave2_dev and
+wave2_heldout: a second wave of sources, split by source package), the figures per
 action level. ``flag`` and ``block`` act on the same verdict (``Verdict.detected``, i.e. score >= the rule
 file's threshold), so they share one row; a threshold sweep shows the trade-off of a stricter block level.
 Options: ``--sources`` adds per-source detection, ``--misses N`` prints N missed attacks / false positives of the
@@ -22,8 +23,10 @@ from claude_force.security.injection import DefaultDetector, Verdict
 from claude_force.security.verdict import CLEAN
 
 DATA = Path(__file__).resolve().parent / "data" / "injection"
-SPLITS = ("dev", "heldout", "external", "authored_nl")
+SPLITS = ("dev", "heldout", "external", "authored_nl", "wave2_dev", "wave2_heldout")
 #: File of each split; ``authored_nl`` is benign only: hand-written hard requests, never trained or tuned on.
+#: ``wave2_*`` is the second wave of public sources (``build_wave2.py``): indirect and agent-style injections,
+#: template attacks and non-English text; ``wave2_dev`` may be tuned and trained on, ``wave2_heldout`` never.
 FILES = {"authored_nl": "authored_nl_eval.jsonl"}
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 

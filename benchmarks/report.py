@@ -298,7 +298,9 @@ def render_security(w: Mapping[str, Any]) -> list[str]:
     lines = [
         f"Rule threshold {_fmt(res.get('threshold'))}, {_fmt(res.get('rules'))} rules, then the classifier "
         f"({_fmt(res.get('classifier'))}); `flag` and `block` act on the same verdict. *dev* is the classifier's "
-        "training split; *authored_nl* is benign only.",
+        "training split; *dev* and *wave2_dev* are the rules' tuning splits; *authored_nl* is benign only; "
+        "*wave2_heldout* is whole sources of the "
+        "second wave, never trained or tuned on.",
         "",
     ]
     return lines + table(

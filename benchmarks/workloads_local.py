@@ -110,9 +110,12 @@ def security(ctx: Context) -> dict[str, Any]:
     result["targets"] = [
         *(
             target(f"{s} detection (%)", pct(s, "detection_rate"), 95, op=">=")
-            for s in ("heldout", "external")
+            for s in ("heldout", "external", "wave2_heldout")
         ),
-        *(target(f"{s} false-positive rate (%)", pct(s, "fp_rate"), 1) for s in ("heldout", "external")),
+        *(
+            target(f"{s} false-positive rate (%)", pct(s, "fp_rate"), 1)
+            for s in ("heldout", "external", "wave2_heldout")
+        ),
         target("authored_nl false-positive rate (%)", pct("authored_nl", "fp_rate"), 1),
     ]
     ctx.log(f"    bench_injection.run: {_brief(out)}")
