@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from claude_force.batch import completed_ids, validate_input
+from claude_force.batch import check_output, completed_ids, validate_input
 from claude_force.errors import BatchInputError
 
 
@@ -33,9 +33,10 @@ def test_only_a_torn_last_line_is_cut(tmp_path: Path) -> None:
     out.write_bytes(line("a") + b"{oops\n" + line("c") + b'{"id": "d", "succ')
     assert completed_ids(out) == {"a", "c"}
     assert out.read_bytes() == line("a") + b"{oops\n" + line("c")
-    # A complete last line that lacks only its newline is cut too (it is re-run, never half-appended to).
+    # A last line that is a whole result and lacks only its newline is kept (no prefix of one JSON object is a
+    # whole JSON object, so it was written in full), and its newline added: it is not paid for again.
     out.write_bytes(line("a") + line("b").rstrip(b"\n"))
-    assert completed_ids(out) == {"a"} and out.read_bytes() == line("a")
+    assert completed_ids(out) == {"a", "b"} and out.read_bytes() == line("a") + line("b")
 
 
 def test_missing_output_means_nothing_done(tmp_path: Path) -> None:
@@ -69,3 +70,24 @@ def test_input_must_be_a_regular_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
     with pytest.raises(BatchInputError, match="cannot read input file"):
         validate_input(tmp_path / "f" / "in.jsonl")
+
+
+def test_an_output_that_would_lose_data_is_refused(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_bytes(b'{"id": "a", "agent": "x", "task": "t"}\n')
+    with pytest.raises(BatchInputError, match="is the input file"):
+        check_output(tasks, tasks, resume=False)
+    with pytest.raises(BatchInputError, match="is the input file"):
+        check_output(tasks, tasks, resume=True)
+    (tmp_path / "link.jsonl").symlink_to(tasks)  # the same file by another name
+    with pytest.raises(BatchInputError, match="is the input file"):
+        check_output(tasks, tmp_path / "link.jsonl", resume=True)
+    done = tmp_path / "done.jsonl"
+    done.write_bytes(line("a"))
+    with pytest.raises(BatchInputError, match="already holds results; pass --resume"):
+        check_output(tasks, done, resume=False)
+    assert done.read_bytes() == line("a")
+    check_output(tasks, done, resume=True)  # continuing it is what --resume is for
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    check_output(tasks, tmp_path / "empty.jsonl", resume=False)
+    check_output(tasks, tmp_path / "new.jsonl", resume=False)

@@ -193,6 +193,47 @@ def test_batch_paths_that_cannot_be_opened(proj: Path, capsys: pytest.CaptureFix
     assert code == 2 and "cannot read input file in.jsonl/x" in one_error_line(err)
 
 
+def test_batch_outputs_that_would_lose_data_are_refused(
+    proj: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks = orjson.dumps({"id": "a", "agent": "code-reviewer", "task": "x"}) + b"\n"
+    Path("in.jsonl").write_bytes(tasks)
+    code, _, err = run(capsys, "run", "batch", "-i", "in.jsonl", "-o", "in.jsonl", "--no-cache")
+    assert code == 2 and "is the input file" in one_error_line(err)
+    assert Path("in.jsonl").read_bytes() == tasks
+    earlier = orjson.dumps({"id": "old", "success": True}) + b"\n"
+    Path("out.jsonl").write_bytes(earlier)
+    code, _, err = run(capsys, "run", "batch", "-i", "in.jsonl", "-o", "out.jsonl", "--no-cache")
+    assert code == 2 and "already holds results; pass --resume" in one_error_line(err)
+    assert Path("out.jsonl").read_bytes() == earlier  # the results already paid for are still there
+
+
+def test_init_never_overwrites_without_force_nor_writes_through_a_symlink(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    mine = Path("p/.claude/agents/code-reviewer.md")
+    mine.parent.mkdir(parents=True)
+    mine.write_text("MY CUSTOM AGENT")  # a project with agents but no claude.json yet
+    code, _, err = run(capsys, "init", "p")
+    assert code == 2 and "code-reviewer.md already exists (use --force" in one_error_line(err)
+    assert mine.read_text() == "MY CUSTOM AGENT" and not Path("p/.claude/claude.json").exists()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("outside the project")
+    mine.unlink()
+    mine.symlink_to(victim)
+    code, _, err = run(capsys, "init", "p", "--force")
+    assert code == 0, err
+    assert victim.read_text() == "outside the project"  # the link was replaced, not written through
+    assert not mine.is_symlink() and "You are" in mine.read_text()
+    Path("q/.claude").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    Path("q/.claude/agents").symlink_to(tmp_path / "elsewhere")
+    code, _, err = run(capsys, "init", "q", "--force")
+    assert code == 2 and "is a symlink" in one_error_line(err)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
 @pytest.mark.parametrize("command", [["init"], ["demo", "--tasks", "1", "--keep"]])
 def test_init_and_demo_into_an_impossible_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str]
@@ -248,6 +289,24 @@ def test_validate_reports_a_bad_orchestrator_block(proj: Path, capsys: pytest.Ca
     assert code == 2 and "[orchestrator.max_tokens]" in out and "1 problem(s)" in err
 
 
+def test_validate_reports_a_cache_secret_run_would_refuse(
+    proj: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLAUDE_CACHE_SECRET")
+    doc = orjson.loads(proj.read_bytes())
+    doc["orchestrator"]["cache_secret"] = "short"
+    proj.write_bytes(orjson.dumps(doc))
+    code, out, err = run(capsys, "validate")
+    assert code == 2 and "is 5 bytes; at least 32 are needed" in out and "1 problem(s)" in err
+    code, _, err = run(capsys, "run", "agent", "code-reviewer", "-t", "hi")
+    warning, error = err.strip().splitlines()  # a log line is one line too, in a pipe
+    assert "WARNING claude_force.settings: orchestrator.cache_secret is set in" in warning
+    assert code == 2 and error.startswith("error: ") and "is 5 bytes" in error  # what validate warned of
+    monkeypatch.setenv("CLAUDE_CACHE_SECRET", "s" * 64)  # the variable beats the config's value
+    code, out, err = run(capsys, "validate")
+    assert code == 0, out + err
+
+
 def test_metrics_read_the_directory_runs_write(
     proj: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -293,6 +352,43 @@ def test_long_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     deep = tmp_path / ("d" * 150) / "claude.json"
     code, out, err = run(capsys, "--config", str(deep), "list", "agents")
     assert code == 2 and out == "" and str(deep) in one_error_line(err)
+
+
+def test_a_long_result_line_is_not_broken_at_the_width_of_a_pipe(
+    proj: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "run", "agent", "code-reviewer", "-t", "hi", "--no-cache", "--budget-usd", "0")
+    assert code == 1
+    (line,) = out.splitlines()  # one line, though longer than the 80 columns a pipe gets
+    assert len(line) > 80 and line.startswith("failed [budget_exceeded]")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "agent", "code-reviewer", "-t", "hi", "--max-concurrency", "-1"], "'--max-concurrency'"),
+        (["run", "agent", "code-reviewer", "-t", "hi", "--max-concurrency", "abc"], "'--max-concurrency'"),
+        (["run", "agent", "code-reviewer", "-t", "hi", "--budget-usd", "-1"], "'--budget-usd'"),
+        (["--bogus"], "No such option: --bogus"),
+        (["run", "agent"], "Missing argument"),
+        (["demo", "--tasks", "0"], "'--tasks'"),
+    ],
+)
+@pytest.mark.parametrize("debug", [[], ["--debug"]])
+def test_a_bad_flag_is_one_line_and_exit_2(
+    proj: Path, capsys: pytest.CaptureFixture[str], args: list[str], fragment: str, debug: list[str]
+) -> None:
+    code, out, err = run(capsys, *debug, *args)
+    assert code == 2 and out == ""
+    assert fragment in one_error_line(err) and "--help" in one_error_line(err)
+
+
+def test_debug_keeps_exit_2_and_adds_the_traceback(proj: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--debug", "run", "agent", "nope", "-t", "hi")
+    assert code == 2  # a config error, as without --debug (it used to re-raise: exit 1, "some task failed")
+    lines = err.splitlines()
+    assert lines[0] == "Traceback (most recent call last):" and lines[-1].startswith("error: ")
+    assert "claude_force.errors.UnknownAgent" in err
 
 
 def test_emulate_bad_option_goes_to_stderr_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

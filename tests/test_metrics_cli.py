@@ -34,12 +34,17 @@ def invoke(*args: str) -> Any:
 def metrics_dir(tmp_path: Path) -> Path:
     d = tmp_path / "metrics"
     t = PerformanceTracker(sink_dir=d, clock=iter(range(1_700_000_000, 1_800_000_000, 60)).__next__)
-    names = ["code-reviewer", "[bold red]markup[/]", "=HYPERLINK(1)"]
+    names = [
+        "code-reviewer",
+        "[bold red]markup[/]",
+        "=HYPERLINK(1)",
+        "x\x1b]0;title\x07\n2026-01-01 CRITICAL forged",
+    ]
     for i in range(30):
         ok = i % 10 != 0
         t.record(
             AgentResult(
-                agent_name=names[i % 3],
+                agent_name=names[i % 4],
                 success=ok,
                 output="PRIVATE OUTPUT",
                 error_code=None if ok else "overloaded",
@@ -96,6 +101,15 @@ def test_export_csv_to_file_neutralises_formulas(metrics_dir: Path, tmp_path: Pa
     assert len(rows) == 30
     agents = {r["agent"] for r in rows}
     assert "'=HYPERLINK(1)" in agents and "=HYPERLINK(1)" not in agents
+
+
+def test_export_csv_escapes_control_characters(metrics_dir: Path) -> None:
+    res = invoke("export", "--metrics-dir", str(metrics_dir), "--format", "csv")
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout
+    lines = res.stdout.splitlines()
+    assert len(lines) == 31  # the header and one line per record: no newline inside a field
+    assert not any(line.startswith("2026-01-01 CRITICAL") for line in lines)
 
 
 def test_report_writes_html(metrics_dir: Path, tmp_path: Path) -> None:

@@ -41,6 +41,24 @@ def test_anthropic_env_vars_are_honoured_and_key_hidden() -> None:
     assert "sk-ant-secret-value-123" not in repr(s)
 
 
+@pytest.mark.parametrize("key", ["sk-ant-ab\ncd", "sk-ant-ab cd", "sk-ant-ab\x00cd", "sk-ant-abcd\r"])
+def test_an_api_key_no_header_can_carry_is_a_config_error(key: str) -> None:
+    with pytest.raises(ConfigError, match=r"ANTHROPIC_API_KEY.*contains a space, a newline") as info:
+        resolve_settings(env={"ANTHROPIC_API_KEY": key})
+    assert "sk-ant-ab" not in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["x", [], 5])
+@pytest.mark.parametrize(
+    ("env", "flags"), [({}, {}), ({"CLAUDE_FORCE_CACHE_DIR": "/e"}, {}), ({}, {"cache_dir": Path("/f")})]
+)
+def test_a_cache_block_that_is_not_an_object_is_an_error_even_when_its_dir_is_overridden(
+    bad: object, env: dict[str, str], flags: dict[str, object]
+) -> None:
+    with pytest.raises(ConfigError, match=r"orchestrator\.cache.*must be an object"):
+        resolve_settings(env=env, flags=flags, config_block={"cache": bad})
+
+
 def test_cache_dir_precedence() -> None:
     block = {"cache": {"dir": "/cfg", "ttl_hours": 2}}
     assert str(resolve_settings(env={}, config_block=block).cache.dir) == "/cfg"

@@ -111,12 +111,35 @@ def iter_tasks(
         yield BatchTask(id=obj["id"], line=number, spec=obj)
 
 
+def check_output(input_path: Path, output_path: Path, *, resume: bool) -> None:
+    """Refuse, before any call, an output that would destroy data: the input file itself, or (without
+    ``resume``) a file that already holds results. Raises :class:`BatchInputError`."""
+    try:
+        same = os.path.samefile(input_path, output_path)
+    except OSError:
+        same = False  # the output does not exist yet (or cannot be read: opening it reports that)
+    if same:
+        raise BatchInputError(f"the output file {output_path} is the input file; write the results elsewhere")
+    if resume:
+        return
+    try:
+        size = os.stat(output_path).st_size
+    except OSError:
+        return
+    if size > 0:
+        raise BatchInputError(
+            f"the output file {output_path} already holds results; pass --resume to continue that batch, "
+            "or choose another file"
+        )
+
+
 def completed_ids(path: Path) -> frozenset[str]:
     """Ids already in an output file.
 
     A torn last line (no newline: the process was killed mid-write) is cut off, so appending starts on a fresh
-    line. An unparseable line anywhere else is skipped and counted (one WARNING), never cut: every good result
-    after it is kept.
+    line; a last line that is a whole result and lacks only its newline is kept, and the newline added. An
+    unparseable line anywhere else is skipped and counted (one WARNING), never cut: every good result after it
+    is kept.
     """
     try:
         fh = open(path, "r+b")  # noqa: SIM115 - closed below
@@ -128,28 +151,33 @@ def completed_ids(path: Path) -> frozenset[str]:
     bad = 0
     with fh:
         end = 0
-        torn_at: int | None = None
         for raw in fh:
             start, end = end, end + len(raw)
-            if not raw.endswith(b"\n"):  # only the last line can lack its newline
-                torn_at = start
-                break
+            last = not raw.endswith(b"\n")  # only the last line can lack its newline
             if not raw.strip():
                 continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                bad += 1
-                continue
-            if isinstance(obj, dict) and isinstance(obj.get("id"), str):
-                done.add(obj["id"])
+            task_id = _result_id(raw)
+            if task_id is not None:
+                done.add(task_id)
+                if last:
+                    fh.write(b"\n")  # a whole result: finish its line so appending starts on a fresh one
+            elif last:
+                fh.truncate(start)  # torn mid-write: cut it, its task runs again
             else:
                 bad += 1
-        if torn_at is not None:
-            fh.truncate(torn_at)
     if bad:
         logger.warning("resume: skipped %d unreadable line(s) in %s; their tasks run again", bad, path)
     return frozenset(done)
+
+
+def _result_id(raw: bytes) -> str | None:
+    """The ``id`` of an output line that is a whole result, else None."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    task_id = obj.get("id") if isinstance(obj, dict) else None
+    return task_id if isinstance(task_id, str) else None
 
 
 class ResultWriter:

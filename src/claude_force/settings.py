@@ -113,6 +113,14 @@ class Settings(BaseModel):
             raise ValueError("base_url must start with http:// or https://")
         return v.rstrip("/")
 
+    @field_validator("api_key")
+    @classmethod
+    def _key_is_one_token(cls, v: SecretStr | None) -> SecretStr | None:
+        # An HTTP header cannot carry it, so every task would fail; say so once, here (without the key itself).
+        if v is not None and any(c.isspace() or not c.isprintable() for c in v.get_secret_value()):
+            raise ValueError("the API key contains a space, a newline or another control character")
+        return v
+
     @field_validator("prices")
     @classmethod
     def _bounded_prices(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -191,7 +199,15 @@ def resolve_settings(
                 var,
             )
     merged.update(block)
-    cache_block = dict(merged.get("cache") or {}) if isinstance(merged.get("cache"), dict) else {}
+    raw_cache = merged.get("cache")
+    if raw_cache is not None and not isinstance(raw_cache, dict):
+        # Checked here: a --cache-dir or CLAUDE_FORCE_CACHE_DIR below would otherwise replace the bad block unseen.
+        raise ConfigError(
+            f"invalid setting: must be an object, got {type(raw_cache).__name__}",
+            path=config_path,
+            key="orchestrator.cache",
+        )
+    cache_block = dict(raw_cache or {})
     for var, key in ENV_VARS.items():
         if env.get(var):
             merged["model" if key == "default_model" else key] = env[var]

@@ -6,16 +6,19 @@ Exit codes: 0 all succeeded, 1 some task failed, 2 usage or config error (one li
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.text import Text
 
 from claude_force import __version__
 from claude_force.cli import demo as demo_mod
 from claude_force.cli import project, run
 from claude_force.cli.common import STATE, err, os_error, print_error, setup_logging
 from claude_force.errors import ClaudeForceError
+from claude_force.security.sanitize import safe
 
 app = typer.Typer(
     name="claude-force",
@@ -68,19 +71,49 @@ _register_optional()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: maps claude-force errors (and, as a backstop, any OSError) to one line and exit 2."""
+    """Console entry point: a bad flag or argument, a claude-force error and (as a backstop) any OSError are one
+    line on stderr and exit 2; ``--debug`` prints the traceback above that line, redacted, with the same code."""
     try:
-        app(args=argv, standalone_mode=True)
+        code = app(args=argv, standalone_mode=False)
+    except typer.Abort:
+        err.print("aborted", markup=False, highlight=False)
+        sys.exit(1)
     except ClaudeForceError as exc:
-        if STATE.debug:
-            raise
+        _debug_traceback()
         print_error(exc.message)
         sys.exit(2)
     except OSError as exc:
-        if STATE.debug:
-            raise
+        _debug_traceback()
         print_error(os_error(exc))
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted", markup=False, highlight=False)
         sys.exit(130)
+    except Exception as exc:
+        if not _is_click_error(exc):
+            raise
+        _usage_error(exc)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    """A click ``ClickException`` (a bad flag or argument, ...), whether typer bundles its own click or not."""
+    return callable(getattr(exc, "format_message", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _usage_error(exc: Exception) -> NoReturn:
+    names = {c.__name__ for c in type(exc).__mro__}
+    if "NoArgsIsHelpError" in names:  # a bare group (``claude-force run``): its help, as click shows it
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(2)
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see '{ctx.command_path} --help')" if "UsageError" in names and ctx is not None else ""
+    print_error(" ".join(str(exc.format_message()).split()) + where)  # type: ignore[attr-defined]
+    sys.exit(int(exc.exit_code))  # type: ignore[attr-defined]
+
+
+def _debug_traceback() -> None:
+    """With ``--debug``, the exception being handled, line by line, escaped and redacted like every log line."""
+    if STATE.debug:
+        for line in traceback.format_exc().splitlines():
+            err.print(Text(safe(line, 2000)), highlight=False, soft_wrap=True)

@@ -47,8 +47,14 @@ def setup_logging(debug: bool) -> None:
     ``--debug`` turns on DEBUG for the ``claude_force`` loggers only: the root logger stays at WARNING, and the
     HTTP libraries are pinned at WARNING, because the anthropic SDK logs every request body at DEBUG.
     """
-    handler = RichHandler(console=err, show_path=debug, markup=False, rich_tracebacks=debug)
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
+    handler: logging.Handler
+    if err.is_terminal:
+        handler = RichHandler(console=err, show_path=debug, markup=False, rich_tracebacks=debug)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:  # a pipe or a file: one plain line per record, never wrapped at a width, easy to grep
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("claude_force").setLevel(logging.DEBUG if debug else logging.NOTSET)
     for name in THIRD_PARTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)

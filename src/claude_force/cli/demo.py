@@ -54,7 +54,9 @@ async def _demo(workdir: Path, n: int, concurrency: int) -> tuple[RunSummary, di
     )
     async with EmulatorServer(emulator) as emu:
         out.print(
-            f"emulator listening on {emu.base_url} (5% 429, 3% 529, 3% 500, 1% null content)", markup=False
+            f"emulator listening on {emu.base_url} (5% 429, 3% 529, 3% 500, 1% null content)",
+            markup=False,
+            soft_wrap=True,
         )
         async with AsyncAgentOrchestrator(
             config,
@@ -92,6 +94,8 @@ def demo(
             summary, stats = asyncio.run(_demo(Path(tmp), tasks, concurrency))
     err.print(summary.table(time.perf_counter() - start))
     statuses = stats.get("statuses", {})
-    out.print(f"emulator saw {stats.get('requests')} requests; statuses {statuses}", markup=False)
+    out.print(
+        f"emulator saw {stats.get('requests')} requests; statuses {statuses}", markup=False, soft_wrap=True
+    )
     if summary.failed_total:
         raise typer.Exit(1)

@@ -65,6 +65,7 @@ def emulate(
             f"Emulator listening on {emu.base_url} (ANTHROPIC_BASE_URL={emu.base_url}); Ctrl-C to stop",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
 
     try:

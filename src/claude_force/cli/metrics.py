@@ -235,8 +235,11 @@ def _output(path: Path | None) -> Iterator[TextIO]:
 
 
 def _csv_cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_CHARS):
-        return "'" + value
+    """A CSV cell: strings escaped like log values (no raw control characters, newlines or terminal escapes
+    reach a terminal or a spreadsheet; a value is bounded), and a leading formula character defused."""
+    if isinstance(value, str):
+        value = safe(value, 1000)
+        return "'" + value if value.startswith(_FORMULA_CHARS) else value
     return "" if value is None else value
 
 

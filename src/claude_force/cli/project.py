@@ -11,11 +11,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from claude_force.cache.secret import ENV_VAR as SECRET_ENV_VAR
+from claude_force.cache.secret import resolve_secret
 from claude_force.cli.common import STATE, fail, load_project, out, plain
 from claude_force.cli.templates import AGENTS, CONTRACT, HOUSE_RULES, config_document
 from claude_force.config import load_config
-from claude_force.errors import ConfigError
+from claude_force.errors import ConfigError, SecretError
 from claude_force.security.sanitize import safe
+from claude_force.settings import Settings
 
 list_app = typer.Typer(help="List agents or workflows.", no_args_is_help=True)
 
@@ -79,9 +82,11 @@ def validate() -> None:
     cfg = load_config(STATE.config)
     problems: list[str] = []
     try:
-        cfg, _ = load_project()  # the orchestrator block (and environment) as `run` resolves them
+        cfg, settings = load_project()  # the orchestrator block (and environment) as `run` resolves them
     except ConfigError as exc:
         problems.append(exc.message)
+    else:
+        problems += _secret_problems(settings)
     problems += cfg.validate_all()
     if problems:
         for p in problems:
@@ -99,28 +104,70 @@ def validate() -> None:
     )
 
 
+def _secret_problems(settings: Settings) -> list[str]:
+    """The cache secret that ``run`` would refuse, when one is given (setting or variable). The per-user key file
+    is not read here: ``validate`` creates nothing."""
+    given = settings.cache_secret.get_secret_value() if settings.cache_secret is not None else None
+    if not settings.cache.enabled or (given is None and not os.environ.get(SECRET_ENV_VAR)):
+        return []
+    try:
+        resolve_secret(given)
+    except SecretError as exc:
+        return [exc.message]
+    return []
+
+
 def write_project(directory: Path, *, force: bool = False) -> Path:
-    """Write a working ``.claude/`` under ``directory``; returns the config path."""
+    """Write a working ``.claude/`` under ``directory``; returns the config path.
+
+    Without ``force`` nothing is written if any of the files exists. With it, the files are replaced, each
+    atomically (a temporary file renamed over it), so a symlink is replaced, never written through; a symlinked
+    ``.claude``, ``agents`` or ``contracts`` directory is refused.
+    """
     root = directory / ".claude"
     config_path = root / "claude.json"
-    if config_path.exists() and not force:
-        fail(f"{config_path} already exists (use --force to overwrite)")
+    files: dict[Path, bytes] = {
+        root / "agents" / f"{name}.md": (body + HOUSE_RULES).encode("utf-8")
+        for name, (_, body) in AGENTS.items()
+    }
+    files[root / "contracts" / "code-reviewer.contract"] = CONTRACT.encode("utf-8")
+    doc = config_document(directory.resolve().name or "project")
+    files[config_path] = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+    for d in (root, root / "agents", root / "contracts"):
+        if d.is_symlink():
+            fail(f"{safe(os.fspath(d))} is a symlink; init writes only into real directories")
+    if not force:
+        for path in files:
+            if os.path.lexists(path):
+                fail(f"{safe(os.fspath(path))} already exists (use --force to overwrite)")
     try:
         (root / "agents").mkdir(parents=True, exist_ok=True)
         (root / "contracts").mkdir(parents=True, exist_ok=True)
-        for name, (_, body) in AGENTS.items():
-            (root / "agents" / f"{name}.md").write_text(body + HOUSE_RULES, encoding="utf-8")
-        (root / "contracts" / "code-reviewer.contract").write_text(CONTRACT, encoding="utf-8")
-        doc = config_document(directory.resolve().name or "project")
-        config_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        for path, data in files.items():
+            _replace(path, data)
     except OSError as exc:
-        fail(f"cannot create {root}: {exc.strerror or type(exc).__name__}")
+        fail(f"cannot create {safe(os.fspath(root))}: {exc.strerror or type(exc).__name__}")
     return config_path
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary file in its directory and a rename: never through a symlink."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create .claude/ (default: here).")] = Path(),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace existing files (the config, the example agents and contract)."),
+    ] = False,
 ) -> None:
     """Create a small working .claude/ with three example agents and one workflow."""
     path = write_project(directory, force=force)
@@ -132,4 +179,5 @@ def init(
             f" (agents: {', '.join(AGENTS)}; workflow: bug-fix)",
         ),
         highlight=False,
+        soft_wrap=True,
     )

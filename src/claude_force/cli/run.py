@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from claude_force.batch import ResultWriter, completed_ids, iter_tasks, validate_input
+from claude_force.batch import ResultWriter, check_output, completed_ids, iter_tasks, validate_input
 from claude_force.cli.common import (
     STATE,
     BaseUrlOpt,
@@ -59,7 +59,8 @@ def _emit(payload: dict[str, Any], as_json: bool, output: OutputFile | None, tex
     elif as_json:
         print(data)
     else:
-        out.print(text, markup=False, highlight=False)
+        # soft_wrap: the answer's lines as they are, never broken at the terminal (or pipe) width
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("agent")
@@ -176,6 +177,7 @@ async def run_batch_async(
     The input is read twice (validated up front, then streamed), so a huge batch never sits in memory.
     """
     ids_in_input = validate_input(input_path, max_line_bytes=max_line_bytes)
+    check_output(input_path, output_path, resume=resume)
     skip = completed_ids(output_path) & ids_in_input if resume else frozenset()
     todo = len(ids_in_input) - len(skip)
     if skip:
