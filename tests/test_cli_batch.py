@@ -91,3 +91,21 @@ def test_an_output_that_would_lose_data_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_bytes(b"")
     check_output(tasks, tmp_path / "empty.jsonl", resume=False)
     check_output(tasks, tmp_path / "new.jsonl", resume=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_results_can_go_to_a_pipe(tmp_path: Path) -> None:
+    from claude_force.batch import ResultWriter
+    from claude_force.models import AgentResult
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    check_output(tmp_path / "in.jsonl", fifo, resume=False)  # a pipe holds no results to protect
+    writer = ResultWriter(fifo, append=False)
+    writer.write("a", AgentResult(agent_name="x", success=True, output="ok"))
+    writer.close()  # fsync of a pipe is EINVAL: it must not be tried
+    reader.join(30)
+    assert orjson.loads(got[0])["id"] == "a"

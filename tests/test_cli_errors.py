@@ -391,6 +391,28 @@ def test_debug_keeps_exit_2_and_adds_the_traceback(proj: Path, capsys: pytest.Ca
     assert "claude_force.errors.UnknownAgent" in err
 
 
+def test_ctrl_c_is_exit_130_with_one_line(
+    proj: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("claude_force.cli.project.load_config", interrupted)
+    code, _, err = run(capsys, "validate")
+    assert code == 130 and err.strip() == "interrupted"
+
+
+def test_a_logged_traceback_in_a_pipe_is_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging(False)  # stderr is captured, not a terminal: the plain handler
+    try:
+        raise ValueError("bad \x1b[31mred\n2026-01-01 CRITICAL forged")
+    except ValueError:
+        logging.getLogger("claude_force.test").exception("it broke for %s", "agent-x")
+    err = capsys.readouterr().err
+    assert "ERROR claude_force.test: it broke for agent-x" in err
+    assert "\x1b" not in err and not any(line.startswith("2026-01-01") for line in err.splitlines())
+
+
 def test_emulate_bad_option_goes_to_stderr_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "emulate", "--port", "0", "--latency-ms", "-5")
     assert code == 2 and out == "" and "latency_ms" in one_error_line(err)

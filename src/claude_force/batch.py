@@ -123,10 +123,10 @@ def check_output(input_path: Path, output_path: Path, *, resume: bool) -> None:
     if resume:
         return
     try:
-        size = os.stat(output_path).st_size
+        st = os.stat(output_path)
     except OSError:
         return
-    if size > 0:
+    if stat.S_ISREG(st.st_mode) and st.st_size > 0:  # a pipe or a device holds nothing to lose
         raise BatchInputError(
             f"the output file {output_path} already holds results; pass --resume to continue that batch, "
             "or choose another file"
@@ -196,5 +196,6 @@ class ResultWriter:
 
     def close(self) -> None:
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if stat.S_ISREG(os.fstat(self._fh.fileno()).st_mode):  # fsync of a pipe or a tty is an error (EINVAL)
+            os.fsync(self._fh.fileno())
         self._fh.close()

@@ -6,7 +6,6 @@ Exit codes: 0 all succeeded, 1 some task failed, 2 usage or config error (one li
 from __future__ import annotations
 
 import sys
-import traceback
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -16,9 +15,8 @@ from rich.text import Text
 from claude_force import __version__
 from claude_force.cli import demo as demo_mod
 from claude_force.cli import project, run
-from claude_force.cli.common import STATE, err, os_error, print_error, setup_logging
+from claude_force.cli.common import STATE, err, escaped_traceback, os_error, print_error, setup_logging
 from claude_force.errors import ClaudeForceError
-from claude_force.security.sanitize import safe
 
 app = typer.Typer(
     name="claude-force",
@@ -75,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     line on stderr and exit 2; ``--debug`` prints the traceback above that line, redacted, with the same code."""
     try:
         code = app(args=argv, standalone_mode=False)
-    except typer.Abort:
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # click's way of saying Ctrl-C
+            err.print("interrupted", markup=False, highlight=False)
+            sys.exit(130)
         err.print("aborted", markup=False, highlight=False)
         sys.exit(1)
     except ClaudeForceError as exc:
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
         if not _is_click_error(exc):
             raise
         _usage_error(exc)
+    if code == 130:  # typer's way of saying Ctrl-C
+        err.print("interrupted", markup=False, highlight=False)
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -114,6 +117,7 @@ def _usage_error(exc: Exception) -> NoReturn:
 
 def _debug_traceback() -> None:
     """With ``--debug``, the exception being handled, line by line, escaped and redacted like every log line."""
-    if STATE.debug:
-        for line in traceback.format_exc().splitlines():
-            err.print(Text(safe(line, 2000)), highlight=False, soft_wrap=True)
+    exc = sys.exc_info()[1]
+    if STATE.debug and exc is not None:
+        for line in escaped_traceback(exc):
+            err.print(Text(line), highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ import logging
 import os
 import stat
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Annotated, Any, NoReturn
@@ -41,6 +42,30 @@ class GlobalState:
 STATE = GlobalState()
 
 
+class _PlainFormatter(logging.Formatter):
+    """Plain log lines; a logged traceback follows on lines of its own, each escaped and redacted like a
+    message (its exception text may quote user input or an API error)."""
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(escaped_traceback(ei[1]))
+
+
+def escaped_traceback(exc: BaseException) -> list[str]:
+    """``exc``'s traceback as lines, each escaped and redacted. The frames are split into their lines; an
+    exception's own message stays one line, so a newline inside it cannot start a forged line."""
+    lines: list[str] = []
+    for chunk in traceback.TracebackException.from_exception(exc).format():
+        text = chunk.rstrip("\n")
+        if chunk.startswith(("Traceback", "  File")) or text.strip().startswith(_CHAIN_LINES):
+            lines += [safe(line, 2000) for line in text.splitlines()]
+        else:  # "ValueError: <message>" (or a note): whatever it holds, one line
+            lines.append(safe(text, 4000))
+    return lines
+
+
+_CHAIN_LINES = ("The above exception was the direct cause", "During handling of the above exception")
+
+
 def setup_logging(debug: bool) -> None:
     """Only the CLI configures logging; the library just logs.
 
@@ -53,7 +78,7 @@ def setup_logging(debug: bool) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:  # a pipe or a file: one plain line per record, never wrapped at a width, easy to grep
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("claude_force").setLevel(logging.DEBUG if debug else logging.NOTSET)
     for name in THIRD_PARTY_LOGGERS:

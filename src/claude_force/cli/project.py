@@ -153,9 +153,13 @@ def write_project(directory: Path, *, force: bool = False) -> Path:
 def _replace(path: Path, data: bytes) -> None:
     """Write ``path`` through a temporary file in its directory and a rename: never through a symlink."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
+    with open(tmp, "xb") as fh:  # exclusive: a file already there (or a link) is never opened, nor removed
+        try:
             fh.write(data)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
