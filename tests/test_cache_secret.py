@@ -183,3 +183,14 @@ def test_no_secret_anywhere_creates_a_key_file_rather_than_using_a_default(
 
 def _resp() -> Response:
     return Response(text="t", model="m", usage=Usage())
+
+
+@pytest.mark.parametrize("bad", [123, 1.5, ["s" * 64]])
+def test_a_secret_that_is_not_text_or_bytes_is_refused(bad: object) -> None:
+    with pytest.raises(SecretError, match="must be str or bytes"):
+        resolve_secret(bad)  # type: ignore[arg-type]
+
+
+def test_cache_sizes_must_be_finite(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        ResponseCache(cache_dir=tmp_path / "c", secret="s" * 64, max_disk_mb=float("inf"))

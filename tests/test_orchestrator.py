@@ -120,7 +120,19 @@ async def test_too_many_tasks(project: Path, tmp_path: Path) -> None:
         with pytest.raises(E.TooManyTasks, match="max_tasks_per_call=3"):
             await o.execute_multiple([("code-reviewer", "x")] * 4)
         results = await o.execute_multiple(iter([("code-reviewer", "x")] * 4))
+        assert [r.error_code for r in results] == [None, None, None, "too_many_tasks"]
+        pulled = 0
+
+        def endless() -> Any:
+            nonlocal pulled
+            while True:
+                pulled += 1
+                yield ("code-reviewer", f"t{pulled}")
+
+        results = await o.execute_multiple(endless())
     assert [r.error_code for r in results] == [None, None, None, "too_many_tasks"]
+    assert "the rest of the input was not read" in results[3].errors[0]
+    assert pulled == 4  # an endless generator is not drained past the limit
 
 
 async def test_concurrency_cap(project: Path, tmp_path: Path) -> None:

@@ -235,6 +235,35 @@ async def test_retries_transient_failures_and_records_attempts() -> None:
     assert timeouts == [60.0] * 5  # no deadline: the policy's attempt timeout
 
 
+async def test_after_aclose_a_failed_attempt_is_not_retried_and_no_attempt_starts() -> None:
+    t = FakeTime()
+    retry = layer(t)
+    closing_mid_call: list[BaseException | None] = [E.APIConnectionError("the session closed under it"), None]
+    send, _ = scripted(closing_mid_call)
+
+    async def closes_then_fails(request: Request) -> Response:
+        await retry.aclose()  # close() while this attempt is on the wire
+        return await send(request)  # type: ignore[no-any-return]
+
+    req = make_request()
+    with pytest.raises(E.OrchestratorClosed, match="closed while this call was in flight"):
+        await compose([retry], closes_then_fails)(req)  # type: ignore[arg-type]
+    assert req.context.attempts == 1 and t.sleeps == []  # no backoff, no second attempt
+    never, _ = scripted([None])
+    with pytest.raises(E.OrchestratorClosed, match="before attempt 1"):
+        await compose([retry], never)(make_request())  # type: ignore[arg-type]
+    # An attempt in flight at close() that fails for good keeps its own error: only a retry is refused.
+    other = layer(t)
+    bad, _ = scripted([E.BadRequest("bad", status=400)])
+
+    async def closes_then_refused(request: Request) -> Response:
+        await other.aclose()
+        return await bad(request)  # type: ignore[no-any-return]
+
+    with pytest.raises(E.BadRequest):
+        await compose([other], closes_then_refused)(make_request())  # type: ignore[arg-type]
+
+
 async def test_non_transient_failure_is_raised_at_once() -> None:
     t = FakeTime()
     send, _ = scripted([E.BadRequest("bad", status=400), None])

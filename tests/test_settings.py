@@ -198,3 +198,14 @@ def test_secret_in_config_is_warned_about(caplog: pytest.LogCaptureFixture, key:
     with caplog.at_level(logging.WARNING, logger="claude_force.settings"):
         resolve_settings(env={var: "s" * 40}, config_block={})
     assert caplog.records == []
+
+
+def test_a_misspelt_keyword_is_an_error_with_a_hint() -> None:
+    with pytest.raises(
+        ConfigError, match=r"unknown setting 'max_concurent' \(did you mean 'max_concurrent'\?\)"
+    ):
+        resolve_settings(env={}, flags={"max_concurent": 1})
+    with pytest.raises(ConfigError, match=r"unknown setting 'bogus_option'$"):
+        resolve_settings(env={}, flags={"bogus_option": True})
+    # the config block stays lenient: a newer version's keys must not break an older one
+    assert resolve_settings(env={}, config_block={"some_future_key": 1}).max_tokens == C.DEFAULT_MAX_TOKENS

@@ -367,3 +367,18 @@ def test_hooks_are_noops_without_their_packages(monkeypatch: pytest.MonkeyPatch)
     finally:
         monkeypatch.undo()
         hooks.reset()
+
+
+def test_a_hand_built_result_with_odd_values_is_still_recorded() -> None:
+    from claude_force.tracking import PerformanceTracker
+
+    t = PerformanceTracker()
+    odd = AgentResult(agent_name=3, success=False, error_code="unknown_agent", metadata={"model": 5})  # type: ignore[arg-type]
+    t.record(odd)
+    t.record(
+        AgentResult(
+            agent_name="a", success=True, metadata={"cost_usd": float("nan"), "latency_ms": float("inf")}
+        )
+    )
+    assert t.summary().total.count == 2
+    assert t.costs().total_usd == 0.0  # not nan

@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mappi
 from typing import Any
 
 from claude_force.errors import ClaudeForceError, InputError, TooManyTasks
+from claude_force.inputs import check_overrides, check_params
 from claude_force.models import RESERVED_PARAMS, AgentResult
 from claude_force.security.sanitize import safe
 
@@ -34,16 +35,23 @@ _CAN_TELL = sys.version_info >= (3, 11)
 async def fan_out(
     run: RunOne, tasks: Iterable[TaskSpec], *, concurrency: int, limit: int
 ) -> AsyncGenerator[tuple[int, AgentResult], None]:
-    """``(index, result)`` for every spec in ``tasks``, as they finish, with ``concurrency`` workers."""
+    """``(index, result)`` for every spec in ``tasks``, as they finish, with ``concurrency`` workers.
+
+    The first spec past ``limit`` comes back as a failed result (``too_many_tasks``) and the input is read no
+    further, so an endless iterable costs at most ``limit + 1`` results.
+    """
     # Unbounded, so a worker's last word never blocks; ``room`` bounds the results waiting to be read.
     queue: asyncio.Queue[tuple[int, AgentResult] | _Done] = asyncio.Queue()
     room = asyncio.Semaphore(concurrency * 2)
     iterator = enumerate(tasks)
     failed: list[Exception] = []  # the input iterable's own error, raised once the tasks in flight finish
 
+    over = False  # a task past ``limit`` was taken: it fails, and the input is read no further
+
     async def worker() -> None:
+        nonlocal over
         try:
-            while not failed:
+            while not failed and not over:
                 try:
                     index, spec = next(iterator)
                 except StopIteration:
@@ -51,6 +59,8 @@ async def fan_out(
                 except Exception as exc:  # the caller's iterable broke: take no more tasks
                     failed.append(exc)
                     break
+                if index >= limit:
+                    over = True  # an endless generator must not be drained one failed result at a time
                 result = await _run_one(run, index, spec, limit)
                 await room.acquire()
                 queue.put_nowait((index, result))
@@ -85,7 +95,11 @@ _DONE = _Done()
 async def _run_one(run: RunOne, index: int, spec: object, limit: int) -> AgentResult:
     """One spec's result; never raises for the task (a bad spec or a bug becomes a failed result)."""
     if index >= limit:
-        return _failed(spec, f"more than max_tasks_per_call={limit} tasks", TooManyTasks.code)
+        return _failed(
+            spec,
+            f"more than max_tasks_per_call={limit} tasks; the rest of the input was not read",
+            TooManyTasks.code,
+        )
     try:
         agent, task, kwargs = parse_spec(spec)
         if _CAN_TELL:
@@ -164,21 +178,16 @@ def parse_spec(spec: object) -> tuple[str, str, dict[str, Any]]:
             raise InputError("task spec needs a string 'task'")
         kwargs: dict[str, Any] = {}
         model, max_tokens = spec.get("model"), spec.get("max_tokens")
+        check_overrides(model, max_tokens)
         if model is not None:
-            if not isinstance(model, str) or not model:
-                raise InputError("'model' must be a non-empty string")
             kwargs["model"] = model
         if max_tokens is not None:
-            if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens < 2**31:
-                raise InputError("'max_tokens' must be a positive integer below 2**31")
             kwargs["max_tokens"] = max_tokens
         params = spec.get("params")
         if params is not None:
-            if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+            if not isinstance(params, Mapping):
                 raise InputError("'params' must be an object with string keys")
-            clash = sorted(_NOT_PARAMS.intersection(params))
-            if clash:
-                raise InputError(f"'params' may not set {', '.join(map(repr, clash))}")
+            check_params(params, reserved=_NOT_PARAMS)
             kwargs.update(params)
         return agent, task, kwargs
     raise InputError("a task must be an (agent, task) pair or a dict with 'agent' and 'task'")

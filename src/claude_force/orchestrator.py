@@ -21,8 +21,9 @@ from claude_force import constants as C
 from claude_force.clock import Clock, Sleep, monotonic
 from claude_force.clock import sleep as real_sleep
 from claude_force.config import Agent, ProjectConfig, load_config
-from claude_force.errors import ClaudeForceError, ConfigError, InputError, OrchestratorClosed, TooManyTasks
+from claude_force.errors import ClaudeForceError, ConfigError, OrchestratorClosed, TooManyTasks
 from claude_force.fanout import TaskSpec, fan_out
+from claude_force.inputs import check_overrides, check_params, check_text
 from claude_force.layers.base import Layer, compose
 from claude_force.layers.screen import check_task_limits, screened_text
 from claude_force.models import (
@@ -176,11 +177,11 @@ class AsyncAgentOrchestrator:
     ) -> Request:
         """Build the API request for one task (no I/O beyond loading the agent's files once)."""
         agent = self.config.agent(agent_name)
-        if not isinstance(task, str):
-            raise InputError(f"task must be a string, got {type(task).__name__}")
-        if params and not RESERVED_PARAMS.isdisjoint(params):
-            clash = ", ".join(repr(k) for k in sorted(RESERVED_PARAMS.intersection(params)))
-            raise InputError(f"generation parameters may not set {clash}: the request builds them itself")
+        check_text("task", task)
+        check_text("previous_output", previous_output, optional=True)
+        check_overrides(model, max_tokens)
+        if params:
+            check_params(params, reserved=RESERVED_PARAMS)
         # The limits before any work on the text (escaping it is linear, but a huge task should cost nothing).
         check_task_limits(
             screened_text(task, previous_output),
@@ -204,7 +205,7 @@ class AsyncAgentOrchestrator:
             system=system[1],
             _system_hash=system[2],
             messages=[{"role": "user", "content": wrap_task(task, previous_output)}],
-            max_tokens=max_tokens or self.settings.max_tokens,
+            max_tokens=self.settings.max_tokens if max_tokens is None else max_tokens,
             task=task,
             previous_output=previous_output,
             params=dict(params or {}),

@@ -148,13 +148,13 @@ def build_pipeline(
         closables.append(single)
         stack += [CacheLayer(cache=cache), single]
     stack.append(PromptCacheWarmupLayer(min_tokens=prices.min_cacheable_tokens, clock=clock))
-    stack.append(
-        RetryLayer(
-            policy=RetryPolicy(max_attempts=settings.max_attempts, attempt_timeout=settings.timeout_seconds),
-            clock=clock,
-            sleep=sleep,
-        )
+    retry = RetryLayer(
+        policy=RetryPolicy(max_attempts=settings.max_attempts, attempt_timeout=settings.timeout_seconds),
+        clock=clock,
+        sleep=sleep,
     )
+    closables.append(retry)  # before the transport closes: no attempt after that
+    stack.append(retry)
     if spans:
         stack.append(AttemptSpanLayer())
     if settings.budget_usd is not None:

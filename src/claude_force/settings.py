@@ -8,6 +8,7 @@ from (the flag, the environment variable, or the config key), never an overflow 
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import os
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from claude_force import constants as C
 from claude_force.errors import ConfigError
+from claude_force.security.sanitize import safe
 
 logger = logging.getLogger("claude_force.settings")
 
@@ -167,6 +169,23 @@ SECRET_ENV_VAR = "CLAUDE_CACHE_SECRET"  # noqa: S105 - the variable's name, not 
 _SECRET_KEYS: dict[str, str] = {"api_key": "ANTHROPIC_API_KEY", "cache_secret": "CLAUDE_CACHE_SECRET"}
 
 
+#: Names ``flags`` may use besides the settings' own (and their aliases): the cache's two, set under ``cache``.
+_FLAG_ONLY = frozenset({"cache_dir", "enable_cache"})
+
+
+def _check_flag_names(flags: Mapping[str, Any]) -> None:
+    """A misspelt keyword (``max_concurent=1``) is an error, not a setting silently left at its default. (The
+    config block stays lenient: a newer version's keys must not break an older one.)"""
+    known = (
+        _FLAG_ONLY | set(Settings.model_fields) | {f.alias for f in Settings.model_fields.values() if f.alias}
+    )
+    unknown = sorted(k for k in flags if k not in known)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(known | {"max_concurrent"}), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown setting {safe(unknown[0], 60)!r}{hint}")
+
+
 def resolve_settings(
     *,
     flags: Mapping[str, Any] | None = None,
@@ -182,6 +201,7 @@ def resolve_settings(
     value by its key under ``orchestrator.``. A secret set in the config block logs a WARNING.
     """
     env = os.environ if env is None else env
+    _check_flag_names(flags or {})
     merged: dict[str, Any] = {}
     #: Where each value came from, by setting key (``cache.dir`` for the nested cache keys).
     sources: dict[str, str] = {}

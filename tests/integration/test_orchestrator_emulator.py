@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,35 @@ async def test_a_result_costs_what_its_billed_attempts_cost(
     )
     assert billed is not None and billed > 0
     assert result.metadata["cost_usd"] == pytest.approx(billed)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_close_stops_calls_in_flight_and_sends_nothing_after(
+    project: Path, tmp_path: Path, transport: str
+) -> None:
+    # Response cache off, so no single-flight task owns the calls: the transport closing under them is what
+    # ends them, and the retry layer must not try again (it used to, through a session it reopened).
+    arrived, release = 0, asyncio.Event()
+    all_in = asyncio.Event()
+
+    async def hang(seconds: float) -> None:  # the emulator's sleep: hangs park here until released
+        nonlocal arrived
+        if seconds < 1:
+            return
+        arrived += 1
+        if arrived == 10:
+            all_in.set()
+        await release.wait()
+
+    async with EmulatorServer(EmulatorConfig(phang=1.0, hang_seconds=60), sleep=hang) as emu:
+        orch = make(project, tmp_path, emu.base_url, transport, max_concurrent=10, prompt_cache_ttl="off")
+        batch = asyncio.ensure_future(orch.execute_multiple([("code-reviewer", f"t{i}") for i in range(10)]))
+        await asyncio.wait_for(all_in.wait(), 30)
+        await orch.close()
+        results = await asyncio.wait_for(batch, 30)  # a guard against a hang, not a timing check
+        release.set()
+        stats = await emu.stats()
+    assert [r.error_code for r in results] == ["closed"] * 10, [r.errors for r in results]
+    assert stats["requests"] == 10  # not one attempt after close()
+    if transport == "native":
+        assert ", idle)" in repr(orch)  # no session was opened again after close()

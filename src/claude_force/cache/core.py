@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -107,8 +108,16 @@ class ResponseCache(WorkersMixin, WriteBehindMixin, MaintenanceMixin):
             max_disk_mb = max_size_mb
         if not (ttl_hours > 0):
             raise ValueError("ttl_hours must be > 0")
-        if not (max_disk_mb > 0) or max_memory_mb < 0 or max_entry_bytes <= 0:
-            raise ValueError("max_disk_mb and max_entry_bytes must be > 0, max_memory_mb >= 0")
+        sizes = (max_disk_mb, max_memory_mb, max_entry_bytes, agent_quota_mb or 1)
+        if (
+            not (max_disk_mb > 0)
+            or max_memory_mb < 0
+            or max_entry_bytes <= 0
+            or not all(map(math.isfinite, sizes))
+        ):
+            raise ValueError(
+                "max_disk_mb and max_entry_bytes must be finite and > 0, max_memory_mb finite and >= 0"
+            )
         if agent_quota_mb is not None and not (agent_quota_mb > 0):
             raise ValueError("agent_quota_mb must be > 0")
         self.enabled = enabled

@@ -78,6 +78,10 @@ def resolve_secret(
         secret = resolve_secret(settings.cache_secret and settings.cache_secret.get_secret_value())
     """
     if explicit is not None:
+        if not isinstance(
+            explicit, (str, bytes, bytearray)
+        ):  # bytes(123) would be 123 NUL bytes: a known key
+            raise SecretError(f"the cache secret must be str or bytes, got {type(explicit).__name__}")
         raw = explicit.encode("utf-8") if isinstance(explicit, str) else bytes(explicit)
         secret = _check(raw, "the cache_secret setting")
     elif env.get(ENV_VAR):

@@ -110,14 +110,18 @@ class BudgetLayer:
         return self._failed_billed
 
     def worst_case(self, request: Request) -> float | None:
-        """The reservation ``request`` needs, in USD (None if its model has no price)."""
+        """The reservation ``request`` needs, in USD (None if its model has no price).
+
+        ``max_tokens`` below 1 is counted as 1: a request built by hand must never reserve less than nothing,
+        which would lend its headroom to the calls in flight beside it.
+        """
         tokens = request.estimated_input_tokens()
         if self.input_margin != 1.0:
             tokens = int(tokens * self.input_margin + 0.999999)
         return self._prices.reserve_cost(
             request.model,
             input_tokens=tokens,
-            max_output_tokens=request.max_tokens,
+            max_output_tokens=max(1, request.max_tokens),
             cache_ttl=request.prompt_cache_ttl,
         )
 

@@ -26,6 +26,7 @@ from claude_force.errors import (
     DeadlineExceeded,
     MalformedResponse,
     NotFound,
+    OrchestratorClosed,
     Overloaded,
     PermissionDenied,
     RateLimited,
@@ -123,7 +124,9 @@ class RetryLayer:
 
     Per attempt it increments ``context.attempts``, sets ``context.attempt_timeout`` (the transport applies
     it) and, on failure, appends the error code to ``context.attempt_errors``. It stops at
-    ``max_attempts``, or when the next wait would cross ``context.deadline`` (raising the last error).
+    ``max_attempts``, or when the next wait would cross ``context.deadline`` (raising the last error). After
+    :meth:`aclose` it makes no new attempt: a call whose attempt fails (the transport closing under it does
+    that) or whose backoff ends raises :class:`~claude_force.errors.OrchestratorClosed` (code ``closed``).
 
     Example::
 
@@ -132,7 +135,7 @@ class RetryLayer:
         response = await handler(request)
     """
 
-    __slots__ = ("_clock", "_rng", "_sleep", "policy")
+    __slots__ = ("_clock", "_closing", "_rng", "_sleep", "policy")
 
     def __init__(
         self,
@@ -146,6 +149,11 @@ class RetryLayer:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()  # jitter, not crypto
+        self._closing = False
+
+    async def aclose(self) -> None:
+        """Make no further attempt (the orchestrator is closing)."""
+        self._closing = True
 
     def __repr__(self) -> str:
         p = self.policy
@@ -166,6 +174,10 @@ class RetryLayer:
                 raise DeadlineExceeded(
                     f"deadline passed before attempt {attempt + 1} (after {attempt} attempt(s))"
                 ) from last
+            if self._closing:
+                raise OrchestratorClosed(
+                    f"the orchestrator closed before attempt {attempt + 1} of this call"
+                ) from last
             attempt += 1
             ctx.attempts += 1
             timeout = policy.attempt_timeout
@@ -181,6 +193,8 @@ class RetryLayer:
                     if ctx.failed_usage is None:
                         ctx.failed_usage = []
                     ctx.failed_usage.append(usage)
+                if self._closing and should_retry(exc):
+                    raise OrchestratorClosed("the orchestrator closed while this call was in flight") from exc
                 delay = self._decide(request, exc, attempt)
                 if delay is None:
                     raise

@@ -212,12 +212,13 @@ def _i(value: Any) -> int:
 
 
 def _f(value: Any) -> float:
-    if type(value) is float:
-        return value
-    try:
-        return float(value or 0.0)
-    except (TypeError, ValueError, OverflowError):
-        return 0.0
+    """A finite float (NaN and infinities become 0.0, so no total or percentile turns into nan)."""
+    if type(value) is not float:
+        try:
+            value = float(value or 0.0)
+        except (TypeError, ValueError, OverflowError):
+            return 0.0
+    return value if math.isfinite(value) else 0.0
 
 
 # --- the tracker --------------------------------------------------------------------------------------------
@@ -299,8 +300,10 @@ class PerformanceTracker:
         """Record one finished task (its counters only: never its task or output text)."""
         get = result.metadata.get
         cost = get("cost_usd")
-        agent = result.agent_name
+        agent = result.agent_name if type(result.agent_name) is str else str(result.agent_name)
         model = get("model") or ""
+        if type(model) is not str:  # a result built by hand: still recorded, never an error here
+            model = str(model)
         if len(agent) > MAX_NAME_CHARS or len(model) > MAX_NAME_CHARS:  # what the loader accepts back
             agent, model = agent[:MAX_NAME_CHARS], str(model)[:MAX_NAME_CHARS]
         if workflow is not None and len(workflow) > MAX_NAME_CHARS:

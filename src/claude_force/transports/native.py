@@ -14,6 +14,7 @@ from claude_force.errors import (
     APIConnectionError,
     APITimeoutError,
     MalformedResponse,
+    OrchestratorClosed,
     ResponseTooLarge,
     TransportError,
     status_error,
@@ -39,6 +40,7 @@ class NativeTransport:
 
     __slots__ = (
         "_base_url",
+        "_closed",
         "_connector_limit",
         "_headers",
         "_max_response_bytes",
@@ -69,6 +71,7 @@ class NativeTransport:
         self._connector_limit = max(1, pool_size)
         self._max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
     def __repr__(self) -> str:
@@ -83,6 +86,8 @@ class NativeTransport:
 
     def _client(self) -> aiohttp.ClientSession:
         session = self._session
+        if self._closed:
+            raise OrchestratorClosed("the transport is closed")  # never a new session after aclose()
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(
                 limit=self._connector_limit, limit_per_host=self._connector_limit
@@ -143,6 +148,7 @@ class NativeTransport:
         return parse_message(payload, request_id=request_id, headers=headers)
 
     async def aclose(self) -> None:
+        self._closed = True
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()

@@ -17,6 +17,7 @@ from claude_force.errors import (
     APITimeoutError,
     ConfigError,
     MalformedResponse,
+    OrchestratorClosed,
     ResponseTooLarge,
     status_error,
 )
@@ -35,7 +36,7 @@ class SDKTransport:
         await transport.aclose()
     """
 
-    __slots__ = ("_anthropic", "_client", "_known", "_max_response_bytes")
+    __slots__ = ("_anthropic", "_client", "_closed", "_known", "_max_response_bytes")
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class SDKTransport:
         # The SDK's own Limits class (httpx in older releases, httpx2 in 2.x), so neither is imported by name.
         limits_type = type(anthropic.DEFAULT_CONNECTION_LIMITS)
         limits = limits_type(max_connections=pool_size, max_keepalive_connections=pool_size)
+        self._closed = False
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,
@@ -73,6 +75,8 @@ class SDKTransport:
 
     async def send(self, request: Request, *, timeout: float | None = None) -> Response:
         a = self._anthropic
+        if self._closed:
+            raise OrchestratorClosed("the transport is closed")
         body = request.body()
         kwargs: dict[str, Any] = {}
         extra: dict[str, Any] = {}
@@ -119,4 +123,5 @@ class SDKTransport:
         return parse_message(payload, request_id=request_id, headers=raw.headers)
 
     async def aclose(self) -> None:
+        self._closed = True
         await self._client.close()
