@@ -11,23 +11,11 @@ import pytest
 
 from claude_force import AsyncAgentOrchestrator
 from claude_force.layers.budget import BudgetLayer
-from claude_force.models import Request, Response, Usage
+from claude_force.models import Request
 from claude_force.tracking.prices import PriceTable
-from claude_force.transports import MockTransport
+from test_fanout import Recording
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
-
-
-class Recording(MockTransport):
-    """The mock transport, keeping every request it was sent."""
-
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        super().__init__(self._answer)
-
-    def _answer(self, request: Request) -> Response:
-        self.requests.append(request)
-        return Response(text="ok", model=request.model, usage=Usage(10, 2), stop_reason="end_turn")
 
 
 @pytest.mark.parametrize(
