@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import random
@@ -262,6 +263,22 @@ async def test_after_aclose_a_failed_attempt_is_not_retried_and_no_attempt_start
 
     with pytest.raises(E.BadRequest):
         await compose([other], closes_then_refused)(make_request())  # type: ignore[arg-type]
+
+
+async def test_aclose_cuts_a_backoff_short() -> None:
+    waiting = asyncio.Event()
+
+    async def never_wakes(seconds: float) -> None:  # a backoff that only aclose() can end
+        waiting.set()
+        await asyncio.Event().wait()
+
+    retry = RetryLayer(clock=lambda: 0.0, sleep=never_wakes, rng=random.Random(0))
+    send, _ = scripted([E.Overloaded("o", status=529), None])
+    call = asyncio.ensure_future(compose([retry], send)(make_request()))  # type: ignore[arg-type]
+    await waiting.wait()
+    await retry.aclose()
+    with pytest.raises(E.OrchestratorClosed, match="before attempt 2"):
+        await asyncio.wait_for(call, 30)  # a guard against a hang, not a timing check
 
 
 async def test_non_transient_failure_is_raised_at_once() -> None:

@@ -7,6 +7,7 @@ every attempt is a real, paced and counted API request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ class RetryLayer:
         response = await handler(request)
     """
 
-    __slots__ = ("_clock", "_closing", "_rng", "_sleep", "policy")
+    __slots__ = ("_clock", "_closed", "_closing", "_rng", "_sleep", "policy")
 
     def __init__(
         self,
@@ -150,10 +151,22 @@ class RetryLayer:
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()  # jitter, not crypto
         self._closing = False
+        self._closed = asyncio.Event()
 
     async def aclose(self) -> None:
-        """Make no further attempt (the orchestrator is closing)."""
+        """Make no further attempt (the orchestrator is closing); calls waiting out a backoff stop waiting."""
         self._closing = True
+        self._closed.set()
+
+    async def _wait(self, delay: float) -> None:
+        """The backoff before the next attempt, cut short by :meth:`aclose`."""
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait((sleeper, closed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            closed.cancel()
 
     def __repr__(self) -> str:
         p = self.policy
@@ -199,7 +212,7 @@ class RetryLayer:
                 if delay is None:
                     raise
                 last = exc
-            await self._sleep(delay)
+            await self._wait(delay)
 
     def _decide(self, request: Request, exc: ClaudeForceError, attempt: int) -> float | None:
         """The wait before the next attempt, or None to give up (the reason is logged)."""
