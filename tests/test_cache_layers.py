@@ -244,6 +244,25 @@ async def test_cancelling_the_leader_never_strands_the_followers() -> None:
     assert upstream.calls == 1
 
 
+async def test_when_the_leader_is_cancelled_one_follower_carries_the_cost() -> None:
+    upstream = Upstream(gated=True)
+    single = SingleFlightLayer()
+    handler = compose([single], upstream)
+    leader = asyncio.ensure_future(handler(req()))
+    await settle()
+    requests = [req() for _ in range(3)]
+    followers = [asyncio.ensure_future(handler(r)) for r in requests]
+    await settle()
+    leader.cancel()
+    await settle()
+    upstream.gate.set()
+    await asyncio.gather(*followers)
+    assert upstream.calls == 1
+    # exactly one of them now stands for the call that was paid for; the others still share it
+    assert sorted(r.context.coalesced for r in requests) == [False, True, True]
+    assert "coalesced=2" in repr(single)
+
+
 async def test_cancelling_a_follower_leaves_the_others_alone() -> None:
     upstream = Upstream(gated=True)
     handler = compose([SingleFlightLayer()], upstream)

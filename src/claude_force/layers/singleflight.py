@@ -6,7 +6,8 @@ any caller, the first one included, never cancels the call that the others wait 
 has gone is the call cancelled, since nobody wants its answer. An error is delivered to every caller waiting
 at that moment and then forgotten: the next identical request makes a fresh call. An answer stays shared until
 the last caller has collected it. Followers get their own copy of the response and
-``request.context.coalesced = True``.
+``request.context.coalesced = True``, except that when the first caller was cancelled before collecting its
+answer, the first follower to collect it takes its place (not coalesced), so the billed call's cost is in a result.
 
 No lock is held across an ``await``: the in-flight table is touched only between awaits, on the event loop.
 """
@@ -30,10 +31,12 @@ log = logging.getLogger("claude_force.layers.singleflight")
 class _Flight:
     """One shared upstream call: the task running it, its answer once known, a future per waiting caller."""
 
-    __slots__ = ("key", "pending", "response", "task", "waiters")
+    __slots__ = ("claimed", "key", "leader_left", "pending", "response", "task", "waiters")
 
     def __init__(self, key: str) -> None:
         self.key = key
+        self.leader_left = False  # the first caller was cancelled before it collected the answer
+        self.claimed = False  # ... and a follower has taken its place as the one who paid
         self.task: asyncio.Task[None] | None = None
         self.waiters: list[asyncio.Future[Response]] = []
         self.pending = 0
@@ -80,6 +83,7 @@ class SingleFlightLayer:
             request.context.coalesced = True
             self._coalesced += 1
             if flight.response is not None:  # answered; its callers are still collecting it: share it too
+                self._claim_if_leader_left(flight, request)
                 return copy_response(flight.response)
         # A plain future per caller: cancelling one caller cancels only its own future.
         waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
@@ -87,6 +91,10 @@ class SingleFlightLayer:
         flight.pending += 1
         try:
             response = await waiter
+        except asyncio.CancelledError:
+            if leader:
+                flight.leader_left = True
+            raise
         finally:
             flight.pending -= 1
             if flight.pending == 0:
@@ -95,7 +103,18 @@ class SingleFlightLayer:
                 self._forget(flight)
                 if flight.task is not None and not flight.task.done():
                     flight.task.cancel()
-        return response if leader else copy_response(response)
+        if leader:
+            return response
+        self._claim_if_leader_left(flight, request)
+        return copy_response(response)
+
+    def _claim_if_leader_left(self, flight: _Flight, request: Request) -> None:
+        """The first follower to collect an answer whose leader was cancelled is the one who paid for it: it is
+        not ``coalesced``, so its result carries the call's cost (else the billed call would be in no result)."""
+        if flight.leader_left and not flight.claimed:
+            flight.claimed = True
+            request.context.coalesced = False
+            self._coalesced -= 1
 
     async def _run(self, flight: _Flight, request: Request, call_next: Handler) -> None:
         """Make the shared call and hand its outcome to every caller waiting at that moment.
