@@ -9,7 +9,7 @@ import pytest
 from claude_force.security import RuleDetector, scan
 from claude_force.security.injection import default_detector
 from test_injection import RULE_EXAMPLES
-from test_injection_wave2 import WAVE2_CASES
+from test_injection_wave2 import BENIGN_NEAR_MISSES, WAVE2_CASES
 
 # One or more texts per new rule that must make that rule fire.
 NEW_RULE_EXAMPLES: dict[str, list[str]] = {
@@ -260,6 +260,7 @@ def test_a_single_new_weak_cue_stays_below_the_threshold(rule_id: str, text: str
         "Config.\n[system] is the section for worker settings.",
         "Could you write a short, clear set of instructions for my father on joining a video call?",
         "How do I turn on developer mode on a Chromebook, and does it wipe my files?",
+        *BENIGN_NEAR_MISSES,
     ],
 )
 def test_benign_code_and_docs_shapes_are_not_flagged(text: str) -> None:

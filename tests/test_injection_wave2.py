@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from claude_force.security import RuleDetector, scan
+from claude_force.security import RuleDetector
 
 DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "injection"
 
@@ -78,7 +76,8 @@ WAVE2_CASES: list[tuple[str, str, str]] = [
 ]
 
 
-#: Engineering text that a first draft of these patterns flagged (found by a review); none may be detected.
+#: Engineering text that a first draft of these patterns flagged (found by a review); none may be detected
+#: (``test_injection_rules.py`` checks them with the other benign shapes).
 BENIGN_NEAR_MISSES = [
     "Then delete the above lines and rerun the tests.",
     "If the build hangs, cancel the previous and retry.",
@@ -104,11 +103,6 @@ BENIGN_NEAR_MISSES = [
     "The system message is set in prompts/system.md.",
     "Existing users remain in their roles until the sync runs.",
 ]
-
-
-@pytest.mark.parametrize("text", BENIGN_NEAR_MISSES)
-def test_engineering_text_near_the_wave2_patterns_is_not_flagged(text: str) -> None:
-    assert not scan(text).detected, scan(text)
 
 
 def test_wave2_dev_split_keeps_its_floor() -> None:

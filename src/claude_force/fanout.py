@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mappi
 from typing import Any
 
 from claude_force.errors import ClaudeForceError, InputError, TooManyTasks
-from claude_force.inputs import check_overrides, check_params
+from claude_force.inputs import check_params
 from claude_force.models import RESERVED_PARAMS, AgentResult
 from claude_force.security.sanitize import safe
 
@@ -177,8 +177,7 @@ def parse_spec(spec: object) -> tuple[str, str, dict[str, Any]]:
         if not isinstance(task, str):
             raise InputError("task spec needs a string 'task'")
         kwargs: dict[str, Any] = {}
-        model, max_tokens = spec.get("model"), spec.get("max_tokens")
-        check_overrides(model, max_tokens)
+        model, max_tokens = spec.get("model"), spec.get("max_tokens")  # checked by build_request
         if model is not None:
             kwargs["model"] = model
         if max_tokens is not None:
