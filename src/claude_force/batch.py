@@ -155,6 +155,8 @@ def completed_ids(path: Path) -> frozenset[str]:
             start, end = end, end + len(raw)
             last = not raw.endswith(b"\n")  # only the last line can lack its newline
             if not raw.strip():
+                if last:
+                    fh.truncate(start)  # trailing blanks without a newline: appending starts on a fresh line
                 continue
             task_id = _result_id(raw)
             if task_id is not None:
