@@ -18,7 +18,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from claude_force.security.classifier import RULE_ID as CLASSIFIER_ID
 from claude_force.security.injection import DefaultDetector, Verdict
+from claude_force.security.verdict import CLEAN
 
 DATA = Path(__file__).resolve().parent / "data" / "injection"
 SPLITS = ("dev", "heldout", "external", "authored_nl", "wave2_dev", "wave2_heldout")
@@ -63,7 +65,6 @@ def run(*, detector: DefaultDetector | None = None, splits: tuple[str, ...] = SP
     det = detector if detector is not None else DefaultDetector()
     threshold = det.rules.threshold
     classifier = det.classifier
-    rules_alone = DefaultDetector(rules=det.rule_detector, classifier=None)
     out: dict[str, Any] = {
         "threshold": threshold,
         "rules": len(det.rules.rules),
@@ -74,9 +75,9 @@ def run(*, detector: DefaultDetector | None = None, splits: tuple[str, ...] = SP
         start = time.perf_counter()
         verdicts = [det.scan(r["text"]) for r in records]
         elapsed = time.perf_counter() - start
-        # The rules alone: the default detector's verdict is not always theirs (the classifier raises some and
-        # lowers weak-only ones), so they scan again on their own.
-        alone = [rules_alone.scan(r["text"]) for r in records]
+        # The default detector returns the rules' verdict unchanged unless the classifier raised it (then the
+        # rules' own score was below the threshold), so this is the rules alone at the threshold.
+        alone = [CLEAN if CLASSIFIER_ID in v.rules else v for v in verdicts]
         at = _evaluate(records, verdicts, threshold)
         per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for r, v in zip(records, verdicts, strict=False):

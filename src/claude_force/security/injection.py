@@ -69,13 +69,6 @@ __all__ = [
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
 _PACKAGED: Any = object()  # DefaultDetector's "the packaged classifier" (None means none)
-#: A matched rule of at least this weight is strong evidence on its own; a detection made only of lighter ones is
-#: checked with the classifier. Chosen on ``dev``, ``wave2_dev`` and the classifier's benign training files.
-WEAK_BELOW = 0.8
-#: Rule families (the part of a rule id before the dot) whose evidence is wording, which the classifier reads too.
-WORDING_FAMILIES = frozenset({"override", "hijack", "social", "indirect", "role", "jailbreak", "extract"})
-#: A classifier score under this lowers a detection made only of weak cues (see :class:`DefaultDetector`).
-BENIGN_BELOW = 0.05
 
 
 def _literals(rules: Sequence[Rule]) -> Iterator[str]:
@@ -230,47 +223,21 @@ class DefaultDetector:
     The rules decide first. A text they pass is scored by the classifier
     (:class:`~claude_force.security.classifier.LinearDetector`), which catches jailbreaks that say what they want
     in their own words; if it fires, the verdict is detected, its score the higher of the two and its rules the
-    rules' plus ``classifier.linear``.
-
-    A text the rules detect on strong evidence (a matched rule of weight at least ``weak_below``, or a decoded
-    hidden payload) is not scored again. One they detect only by adding up weak cues (mentions of personas,
-    developer mode, the system prompt: the words of a harmless request about those things too) is, and if the
-    classifier's score is under ``benign_below`` (near certain it is harmless) the verdict is lowered to not
-    detected: its score is the classifier's, and it keeps the rules' ids so a caller can still see what matched.
-    Otherwise a verdict is the rules', or raised by the classifier.
+    rules' plus ``classifier.linear``. A text the rules detect is not scored again. So a verdict is always the
+    rules' verdict, or that verdict raised to detected by the classifier, never lowered.
 
     Example::
 
         detector = DefaultDetector()                                    # what ``scan()`` uses
         detector = DefaultDetector(rules=RuleDetector(rules=RuleSet.load("mine.json")))
         detector = DefaultDetector(classifier=None)                     # the rules alone
-        detector = DefaultDetector(benign_below=0.0)                    # never lower a rules verdict
     """
 
-    __slots__ = ("_benign_below", "_classifier", "_rules", "_shared_view", "_weak")
+    __slots__ = ("_classifier", "_rules", "_shared_view")
 
-    def __init__(
-        self,
-        *,
-        rules: RuleDetector | None = None,
-        classifier: Detector | None = _PACKAGED,
-        weak_below: float = WEAK_BELOW,
-        benign_below: float = BENIGN_BELOW,
-    ) -> None:
-        if not (0.0 <= weak_below <= 1.0 and 0.0 <= benign_below <= 1.0):
-            raise ValueError("weak_below and benign_below must be in [0, 1]")
+    def __init__(self, *, rules: RuleDetector | None = None, classifier: Detector | None = _PACKAGED) -> None:
         self._rules = rules if rules is not None else RuleDetector()
         self._classifier = LinearDetector() if classifier is _PACKAGED else classifier
-        self._benign_below = benign_below
-        # The ids that are no strong evidence on their own: the context cues that only lower a score, and lighter
-        # rules about wording in English (what the classifier reads). Any other id makes a detection strong: a
-        # heavier rule, a structural one (tokens, delimiters, invisible characters, a decoder's ``encoded.*``) or
-        # one for another language.
-        self._weak = frozenset(
-            r.id
-            for r in self._rules.rules.rules
-            if r.effect == "lower" or (r.weight < weak_below and _is_english_wording(r.id))
-        )
         # The classifier normalises with the packaged look-alike table: when the rules use the same one (and both
         # scan as the packaged classes do), it can take the rules' normalised text instead of normalising again.
         self._shared_view = (
@@ -284,11 +251,6 @@ class DefaultDetector:
     def rules(self) -> RuleSet:
         """The rule set of the rule detector (its threshold is the verdicts' threshold)."""
         return self._rules.rules
-
-    @property
-    def rule_detector(self) -> RuleDetector:
-        """The rule detector that decides first."""
-        return self._rules
 
     @property
     def classifier(self) -> Detector | None:
@@ -305,32 +267,16 @@ class DefaultDetector:
         else:
             verdict, normalized = self._rules.scan(text), None
         classifier = self._classifier
-        if classifier is None or (verdict.detected and not self._weak_only(verdict)):
+        if verdict.detected or classifier is None:
             return verdict
         if normalized is not None and isinstance(classifier, LinearDetector):
             second = classifier.scan_normalized(text, normalized)
         else:
             second = classifier.scan(text)
-        if (
-            verdict.detected
-        ):  # weak cues only: lowered when the classifier is near certain the text is harmless
-            if second.score < self._benign_below:
-                return Verdict(detected=False, score=second.score, rules=verdict.rules)
-            return verdict
         if not second.detected:
             return verdict
         rules = dict.fromkeys((*verdict.rules, *second.rules))
         return Verdict(detected=True, score=max(verdict.score, second.score), rules=tuple(rules))
-
-    def _weak_only(self, verdict: Verdict) -> bool:
-        """True if no rule that matched is strong evidence on its own (see the class docstring)."""
-        weak = self._weak
-        return all(r in weak for r in verdict.rules)
-
-
-def _is_english_wording(rule_id: str) -> bool:
-    family, _, name = rule_id.partition(".")
-    return family in WORDING_FAMILIES and "multilingual" not in name
 
 
 @functools.lru_cache(maxsize=1)
