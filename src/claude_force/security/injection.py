@@ -6,7 +6,9 @@ noisy-OR: one strong signal, or several weak ones, reach the threshold), and it 
 at least the ``threshold`` of the rule file. Rules with ``"effect": "lower"`` are context cues (a text that
 reports on attacks, a test case): each that matches scales the score by ``1 - weight``, never below
 ``min_lower_factor`` in total, so they keep a single weak cue in a security review below the threshold but
-cannot hide a strong signal.
+cannot hide a strong signal. In a text longer than ``context_chars`` a cue only counts if it matches within
+``context_chars`` characters of a matched rule, so harmless text padded around an attack ("write pytest tests
+for..." three paragraphs away) cannot lower it.
 
 Before matching, text is bounded (the first and last ``max_scan_chars`` characters) and normalised (see
 :mod:`claude_force.security.normalize`). Base64 and hex blobs, and text hidden in Unicode tag characters, are
@@ -31,6 +33,7 @@ detector of your own only needs ``scan(text) -> Verdict``; several can be combin
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -69,6 +72,10 @@ __all__ = [
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
 _PACKAGED: Any = object()  # DefaultDetector's "the packaged classifier" (None means none)
+#: How near (in characters of the normalised text) a context cue must be to a matched rule to lower its score.
+CONTEXT_CHARS = 500
+#: Match positions looked at per pattern when placing cues and rules (bounds the cost on a long text).
+_MAX_POSITIONS = 16
 
 
 def _literals(rules: Sequence[Rule]) -> Iterator[str]:
@@ -93,11 +100,16 @@ class RuleDetector:
         verdict = detector.scan(task_text)
         if verdict.detected:
             print(verdict.score, verdict.rules)
+
+    ``context_chars`` is how near a context cue must be to a matched rule to lower its score (0: anywhere).
     """
 
-    __slots__ = ("_always", "_by_literal", "_index", "_rules")
+    __slots__ = ("_always", "_by_literal", "_context", "_index", "_rules")
 
-    def __init__(self, *, rules: RuleSet | None = None) -> None:
+    def __init__(self, *, rules: RuleSet | None = None, context_chars: int = CONTEXT_CHARS) -> None:
+        if context_chars < 0:
+            raise ValueError(f"context_chars must be >= 0, got {context_chars!r}")
+        self._context = context_chars
         self._rules = rules if rules is not None else RuleSet.load()
         self._index = LiteralIndex(_literals(self._rules.rules))
         # Which rules a scan has to try at all, looked up from the literals found rather than by asking every rule:
@@ -149,12 +161,14 @@ class RuleDetector:
         views = {"raw": text, "normalized": normalized}
         hits: dict[str, float] = {}
         lowers: dict[str, float] = {}
+        matched: list[Rule] = []
         present = {t: self._index.present(v) if t in self._by_literal else None for t, v in views.items()}
         rules = rs.rules
         for i in self._candidates(present):  # in rule order, so a verdict lists its rules in file order
             rule = rules[i]
             if rule.matches(views[rule.target], present[rule.target]):
                 (lowers if rule.effect == "lower" else hits)[rule.id] = rule.weight
+                matched.append(rule)
         if depth < rs.decode.max_depth:
             for rule_id, decoded in self._decoded(text, top=depth == 0):
                 inner = self._scan(decoded, depth=depth + 1)
@@ -165,8 +179,11 @@ class RuleDetector:
         if not hits:
             return CLEAN
         score = _noisy_or(list(hits.values()))
-        if lowers:
-            score *= max(rs.min_lower_factor, math.prod(1.0 - w for w in lowers.values()))
+        window = self._context
+        local = lowers and window and len(normalized) > window  # a short text is all "near"; 0 means anywhere
+        applied = _near(matched, views, window) if local else lowers
+        if applied:
+            score *= max(rs.min_lower_factor, math.prod(1.0 - w for w in applied.values()))
         return Verdict(detected=score >= rs.threshold, score=score, rules=(*hits, *lowers))
 
     def _candidates(self, present: Mapping[str, frozenset[str] | None]) -> list[int]:
@@ -215,6 +232,32 @@ class RuleDetector:
                 if decoded is not None and mostly_printable(decoded, lim.min_printable_ratio):
                     budget -= 1
                     yield rule_id, decoded
+
+
+def _near(matched: Sequence[Rule], views: Mapping[str, str], window: int) -> dict[str, float]:
+    """The context cues among ``matched`` that match within ``window`` characters of a rule that raises.
+
+    Positions of raw-view rules are compared with normalised-view ones as they are (normalising only drops or
+    folds characters, so the two drift apart slowly). A detection made only by a decoder has no position in this
+    text, so no cue lowers it.
+    """
+    raising = [q for r in matched if r.effect != "lower" for q in _positions(r, views[r.target])]
+    if not raising:
+        return {}
+    return {
+        r.id: r.weight
+        for r in matched
+        if r.effect == "lower"
+        and any(abs(c - q) <= window for c in _positions(r, views[r.target]) for q in raising)
+    }
+
+
+def _positions(rule: Rule, text: str) -> list[int]:
+    out: list[int] = []
+    for pattern in rule.patterns:
+        for m in itertools.islice(pattern.finditer(text), _MAX_POSITIONS):
+            out.append(m.start())
+    return out
 
 
 class DefaultDetector:
