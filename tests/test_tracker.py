@@ -12,8 +12,8 @@ import pytest
 
 from claude_force.models import AgentResult
 from claude_force.tracking import PerformanceTracker, Record, hooks, load_records
+from claude_force.tracking.aggregate import OTHER
 from claude_force.tracking.sink import JsonlSink, record_from_dict, sink_files
-from claude_force.tracking.tracker import OTHER
 
 
 def fake_clock(start: float = 1_700_000_000.0) -> Any:

@@ -17,23 +17,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
 from claude_force import constants as C
 from claude_force.cache.dirs import DB_NAME, ensure_cache_dir
-from claude_force.cache.envelope import Envelope, open_envelope, seal
-from claude_force.cache.maintenance import MaintenanceMixin, parse_payload
+from claude_force.cache.envelope import Envelope, seal
+from claude_force.cache.maintenance import MaintenanceMixin
 from claude_force.cache.memory import MemoryTier
-from claude_force.cache.presence import KeyPresence, sync_presence
+from claude_force.cache.presence import KeyPresence
 from claude_force.cache.reader import BatchReader
+from claude_force.cache.reads import ReadPathMixin
 from claude_force.cache.secret import resolve_secret
 from claude_force.cache.stats import CacheStats, Counters, VerifyReport, error_kind
 from claude_force.cache.store import DEFAULT_BUSY_TIMEOUT_MS, SQLiteStore, StoreLimits
 from claude_force.cache.workers import WorkersMixin
 from claude_force.cache.writer import BatchWriter, Pending, WriteBehindMixin
-from claude_force.errors import CacheError, CacheIntegrityError
+from claude_force.errors import CacheError
 from claude_force.models import Response
 from claude_force.security.sanitize import safe
 
@@ -44,13 +45,9 @@ log = logging.getLogger("claude_force.cache")
 _MB: Final = 1024 * 1024
 #: Per-row bytes counted on top of the payload (key, agent, MAC, timestamps, index entries).
 ROW_OVERHEAD_BYTES: Final = 256
-#: Reads record recency in memory and write it in batches of this many (or with the next write).
-TOUCH_FLUSH_AT: Final = 512
-#: LRU resolution: a disk hit on an entry used less than this many seconds ago records no new access time.
-TOUCH_GRANULARITY_S: Final = 60.0
 
 
-class ResponseCache(WorkersMixin, WriteBehindMixin, MaintenanceMixin):
+class ResponseCache(ReadPathMixin, WorkersMixin, WriteBehindMixin, MaintenanceMixin):
     """Signed, bounded, multi-process response cache.
 
     Example::
@@ -187,122 +184,6 @@ class ResponseCache(WorkersMixin, WriteBehindMixin, MaintenanceMixin):
         with self._lock:
             touches, self._touches = self._touches, {}
         return [(t, k) for k, t in touches.items()]
-
-    # --- reads -----------------------------------------------------------------------------------
-
-    def _memory_get(self, key: str, now: float) -> Response | None:
-        if self._memory is None:
-            return None
-        hit = self._memory.get(key, now=now)
-        if hit is not None:
-            with self._lock:
-                self._c.memory_hits += 1
-                if len(self._touches) < TOUCH_FLUSH_AT * 4:
-                    self._touches[key] = now
-        return hit
-
-    def get(self, key: str) -> Response | None:
-        """The cached response for ``key``, or None (absent, expired, corrupt, or the store failed)."""
-        self._check_open()
-        now = self._clock()
-        hit = self._memory_get(key, now)
-        if hit is None:
-            hit = self._disk_get(key, now)
-        if hit is None:
-            self._miss()
-        return hit
-
-    async def aget(self, key: str) -> Response | None:
-        """Like :meth:`get`; a memory hit returns inline, a disk read runs on the cache's own threads.
-
-        After a disk miss the memory tier is checked once more, so a response that another task stored while
-        this one was reading the disk is still found (single-flight relies on that to pay once).
-        """
-        self._check_open()
-        now = self._clock()
-        hit = self._memory_get(key, now)
-        presence = self._presence
-        if hit is None and presence is not None and presence.fresh(now) and not presence.might_contain(key):
-            pass  # certainly not on disk as of a sync less than max_age ago: skip the disk lookup
-        elif hit is None and self._store is not None:
-            hit = await self._background_reader().submit(key, now)
-            if hit is None:
-                hit = self._memory_get(key, self._clock())
-        if hit is None:
-            self._miss()
-        return hit
-
-    def _synced_disk_get(self, key: str, now: float) -> Response | None:
-        """``_disk_get`` on the reader thread, after bringing the presence filter up to date if it is stale."""
-        self._sync_presence(now)
-        return self._disk_get(key, now)
-
-    def _sync_presence(self, now: float) -> None:
-        if self._presence is not None and self._store is not None and not self._presence.fresh(now):
-            try:
-                sync_presence(self._presence, self._store, now=now)
-            except sqlite3.Error as exc:
-                self._error("read", exc)
-
-    def _disk_get(self, key: str, now: float) -> Response | None:
-        """A verified, fresh response from disk (counted as a disk hit), or None; misses are the caller's."""
-        if self._store is None:
-            return None
-        try:
-            row = self._store.read(key)
-        except sqlite3.Error as exc:
-            self._error("read", exc)
-            return None
-        if row is None:
-            return None
-        try:
-            envelope = open_envelope(self._secret, row[:7], expect_key=key)
-            response = parse_payload(envelope)
-        except CacheIntegrityError as exc:
-            self._integrity_failure(key, row[6], str(exc))
-            return None
-        expires = min(envelope.expires, envelope.created + self._ttl)
-        if now >= expires:
-            return None  # expired entries are never served; prune() or the next eviction removes them
-        if self._memory is not None:
-            self._memory.put(
-                key, response, size=len(envelope.payload), expires=expires, payload=envelope.payload
-            )
-        last_access = row[7]
-        stale = not isinstance(last_access, (int, float)) or now - last_access >= TOUCH_GRANULARITY_S
-        with self._lock:
-            self._c.disk_hits += 1
-            if stale:
-                self._touches[key] = now
-            flush = len(self._touches) >= TOUCH_FLUSH_AT
-        if flush:
-            self._flush_touches()
-        return response
-
-    def _integrity_failure(self, key: Any, mac: Any, reason: str) -> None:
-        with self._lock:
-            self._c.integrity_failures += 1
-        self._warn_once(
-            "integrity",
-            "response cache entry %s failed its integrity check (%s); deleted, not served",
-            safe(str(key)[:16]),
-            reason,
-        )
-        if self._memory is not None and isinstance(key, str):
-            self._memory.delete(key)
-        if self._store is not None:
-            try:
-                self._store.delete(key, mac=mac)
-            except sqlite3.Error as exc:
-                self._error("delete", exc)
-
-    def _flush_touches(self) -> None:
-        touches = self._take_touches()
-        if touches and self._store is not None:
-            try:
-                self._store.touch(touches)
-            except sqlite3.Error as exc:
-                self._error("write", exc)
 
     # --- writes ----------------------------------------------------------------------------------
 

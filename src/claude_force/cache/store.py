@@ -14,19 +14,17 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from claude_force.cache.dirs import DB_SIDE_SUFFIXES, check_db_file, create_db_file
 from claude_force.cache.envelope import Envelope
+from claude_force.cache.eviction import StoreLimits, delete_expired, enforce, enforce_quota, text_column
 from claude_force.cache.schema import SCHEMA_VERSION, create_schema
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "SQLiteStore", "StoreLimits"]
 
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
-#: Eviction frees space in batches: down to this fraction of the limit, not just below it.
-EVICT_TO_FRACTION: Final = 0.9
 _FETCH_BATCH: Final = 256
 #: Connections a forked child inherited: kept open and unused (see SQLiteStore._forget_inherited).
 _INHERITED: list[sqlite3.Connection] = []
@@ -48,25 +46,6 @@ _UPSERT: Final = """INSERT INTO entries
     ON CONFLICT(key) DO UPDATE SET version = excluded.version, agent = excluded.agent,
         created = excluded.created, expires = excluded.expires, payload = excluded.payload,
         mac = excluded.mac, last_access = excluded.last_access, size = excluded.size"""
-
-
-def _text(raw: Any, kind: Any = "text") -> Any:
-    """A TEXT column fetched as bytes, decoded; left as bytes (so it fails every type check) if not UTF-8."""
-    if kind == "text" and isinstance(raw, bytes):
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return raw
-    return raw
-
-
-@dataclass(frozen=True, slots=True)
-class StoreLimits:
-    """Byte limits enforced on every write: the whole store, and (optionally) each agent's share."""
-
-    max_bytes: int
-    agent_quota: int | None = None
-    ttl_seconds: float = float("inf")
 
 
 class SQLiteStore:
@@ -181,7 +160,7 @@ class SQLiteStore:
         if row is None:
             return None
         version, key_, agent, agent_type, *rest = row
-        return (version, key_, _text(agent, agent_type), *rest)
+        return (version, key_, text_column(agent, agent_type), *rest)
 
     def rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """``(rowid, (version, key, agent, created, expires, payload, mac))`` for every raw row, in batches (for
@@ -190,7 +169,10 @@ class SQLiteStore:
         try:
             while batch := cursor.fetchmany(_FETCH_BATCH):
                 for rowid, version, key, key_type, agent, agent_type, *rest in batch:
-                    yield int(rowid), (version, _text(key, key_type), _text(agent, agent_type), *rest)
+                    yield (
+                        int(rowid),
+                        (version, text_column(key, key_type), text_column(agent, agent_type), *rest),
+                    )
         finally:
             cursor.close()
 
@@ -204,7 +186,7 @@ class SQLiteStore:
             "SELECT rowid, CAST(key AS BLOB) FROM entries WHERE rowid > ? ORDER BY rowid", (rowid,)
         )
         for row_id, raw in cursor:
-            key = _text(raw)
+            key = text_column(raw)
             if isinstance(key, str):  # an undecodable key can never match a lookup
                 yield int(row_id), key
 
@@ -243,7 +225,7 @@ class SQLiteStore:
             conn.execute(
                 _UPSERT, (e.version, e.key, e.agent, e.created, e.expires, e.payload, e.mac, now, size)
             )
-            return self._enforce(conn, agent=e.agent, now=now, limits=limits)
+            return enforce(conn, agent=e.agent, now=now, limits=limits)
 
     def put_many(
         self,
@@ -267,7 +249,7 @@ class SQLiteStore:
             )
             evicted: list[str] = []
             for agent in agents:
-                evicted += self._enforce(conn, agent=agent, now=now, limits=limits)
+                evicted += enforce(conn, agent=agent, now=now, limits=limits)
             return evicted
 
     def touch(self, touches: Iterable[tuple[float, str]]) -> None:
@@ -308,77 +290,20 @@ class SQLiteStore:
         """Remove expired entries, then evict down to the limits (each agent's quota, then the total); return the
         removed keys."""
         with self._write() as conn:
-            removed = self._delete_expired(conn, now=now, ttl_seconds=limits.ttl_seconds)
+            removed = delete_expired(conn, now=now, ttl_seconds=limits.ttl_seconds)
             if limits.agent_quota is not None:
                 over = conn.execute(
                     "SELECT agent FROM agent_usage WHERE bytes > ?", (limits.agent_quota,)
                 ).fetchall()
                 for (agent,) in over:
-                    removed += self._enforce_quota(conn, agent=agent, limits=limits)
-            removed += self._enforce(conn, agent=None, now=now, limits=limits)
+                    removed += enforce_quota(conn, agent=agent, limits=limits)
+            removed += enforce(conn, agent=None, now=now, limits=limits)
         self._vacuum()
         return removed
 
     def _vacuum(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self.connection().execute("PRAGMA incremental_vacuum")
-
-    # --- limits ----------------------------------------------------------------------------------
-
-    def _enforce(
-        self, conn: sqlite3.Connection, *, agent: str | None, now: float, limits: StoreLimits
-    ) -> list[str]:
-        evicted = [] if agent is None else self._enforce_quota(conn, agent=agent, limits=limits)
-        total = int(conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM agent_usage").fetchone()[0])
-        if total > limits.max_bytes:
-            evicted += self._delete_expired(conn, now=now, ttl_seconds=limits.ttl_seconds)
-            total = int(conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM agent_usage").fetchone()[0])
-            if total > limits.max_bytes:
-                evicted += self._evict(
-                    conn, need=total - int(limits.max_bytes * EVICT_TO_FRACTION), agent=None
-                )
-        return evicted
-
-    def _enforce_quota(self, conn: sqlite3.Connection, *, agent: str, limits: StoreLimits) -> list[str]:
-        if limits.agent_quota is None:
-            return []
-        row = conn.execute("SELECT bytes FROM agent_usage WHERE agent = ?", (agent,)).fetchone()
-        used = int(row[0]) if row else 0
-        if used <= limits.agent_quota:
-            return []
-        # Only this agent's least recently used entries: one agent cannot evict the others.
-        return self._evict(conn, need=used - int(limits.agent_quota * EVICT_TO_FRACTION), agent=agent)
-
-    @staticmethod
-    def _delete_expired(conn: sqlite3.Connection, *, now: float, ttl_seconds: float) -> list[str]:
-        born_before = now - ttl_seconds if ttl_seconds != float("inf") else float("-inf")
-        rows = conn.execute(
-            "SELECT rowid, CAST(key AS BLOB) FROM entries WHERE expires <= ? OR created <= ?",
-            (now, born_before),
-        ).fetchall()
-        conn.executemany("DELETE FROM entries WHERE rowid = ?", ((r[0],) for r in rows))
-        return [key for r in rows if isinstance(key := _text(r[1]), str)]
-
-    @staticmethod
-    def _evict(conn: sqlite3.Connection, *, need: int, agent: str | None) -> list[str]:
-        select = "SELECT rowid, CAST(key AS BLOB), CAST(size AS INTEGER) FROM entries"
-        if agent is None:
-            cursor = conn.execute(f"{select} ORDER BY last_access")
-        else:
-            cursor = conn.execute(f"{select} WHERE agent = ? ORDER BY last_access", (agent,))
-        victims: list[tuple[int, Any]] = []
-        freed = 0
-        try:
-            while freed < need and (batch := cursor.fetchmany(_FETCH_BATCH)):
-                for rowid, raw, size in batch:
-                    victims.append((rowid, raw))
-                    freed += max(0, int(size or 0))
-                    if freed >= need:
-                        break
-        finally:
-            cursor.close()
-        conn.executemany("DELETE FROM entries WHERE rowid = ?", ((r[0],) for r in victims))
-        return [key for r in victims if isinstance(key := _text(r[1]), str)]
 
     # --- lifecycle -------------------------------------------------------------------------------
 

@@ -27,9 +27,10 @@ from claude_force.config import load_config
 from claude_force.errors import ClaudeForceError
 from claude_force.security.sanitize import safe
 from claude_force.settings import resolve_settings
+from claude_force.tracking.aggregate import GroupStats
 from claude_force.tracking.report import render_report
 from claude_force.tracking.sink import FIELDS, Record, load_records, record_to_dict
-from claude_force.tracking.tracker import GroupStats, PerformanceTracker
+from claude_force.tracking.tracker import PerformanceTracker
 
 __all__ = ["metrics_app", "register"]
 

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from claude_force.security.sanitize import safe
+from claude_force.tracking.aggregate import GroupStats
 from claude_force.tracking.histogram import LogHistogram
 from claude_force.tracking.sink import Record
-from claude_force.tracking.tracker import GroupStats, PerformanceTracker
+from claude_force.tracking.tracker import PerformanceTracker
 
 #: Nothing may be loaded: no scripts, images, fonts or connections; only the inline stylesheet.
 CSP = "default-src 'none'; style-src 'unsafe-inline'"

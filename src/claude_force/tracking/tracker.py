@@ -13,12 +13,19 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from claude_force import constants
 from claude_force.models import AgentResult
+from claude_force.tracking.aggregate import (
+    OTHER,
+    Aggregate,
+    CostLine,
+    Costs,
+    GroupStats,
+    Summary,
+)
 from claude_force.tracking.histogram import LogHistogram
 from claude_force.tracking.sink import DEFAULT_ROTATE_BYTES, MAX_NAME_CHARS, JsonlSink, Record
 
@@ -26,180 +33,9 @@ logger = logging.getLogger("claude_force.tracking.tracker")
 
 #: Distinct agent / model / error-code keys kept before the rest are folded into ``OTHER``.
 DEFAULT_MAX_KEYS = 1000
-OTHER = "(other)"
 Observer = Callable[[Record], None]
 #: Computes bucket keys once per record for every aggregate (all share the default accuracy).
 _KEY_HIST = LogHistogram()
-
-
-# --- results ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyStats:
-    """Latency percentiles in milliseconds (None when there is no data)."""
-
-    count: int
-    mean_ms: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class GroupStats:
-    """Aggregates of one agent, one model, or everything."""
-
-    name: str
-    count: int
-    successes: int
-    failures: int
-    success_rate: float | None
-    input_tokens: int
-    output_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
-    cost_usd: float
-    unpriced: int
-    cached: int
-    coalesced: int
-    attempts: int
-    latency: LatencyStats
-    errors: tuple[tuple[str, int], ...]
-
-    @property
-    def cache_hit_rate(self) -> float | None:
-        """Share of tasks answered by the response cache."""
-        return self.cached / self.count if self.count else None
-
-    @property
-    def prompt_cache_read_share(self) -> float | None:
-        """Share of billed prompt tokens that were prompt-cache reads."""
-        total = self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
-        return self.cache_read_input_tokens / total if total else None
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """Totals over every recorded task, plus the sink's health."""
-
-    total: GroupStats
-    agents: int
-    models: int
-    first_ts: float | None
-    last_ts: float | None
-    ring_size: int
-    ring_len: int
-    sink_written: int
-    sink_dropped: int
-    sink_errors: int
-
-
-@dataclass(frozen=True, slots=True)
-class CostLine:
-    name: str
-    count: int
-    cost_usd: float
-    unpriced: int
-
-
-@dataclass(frozen=True, slots=True)
-class Costs:
-    """Spend by agent and by model, most expensive first. ``unpriced`` tasks had no known price."""
-
-    total_usd: float
-    unpriced: int
-    by_agent: tuple[CostLine, ...]
-    by_model: tuple[CostLine, ...]
-
-
-# --- aggregation --------------------------------------------------------------------------------------------
-
-
-class _Agg:
-    __slots__ = (
-        "attempts",
-        "cached",
-        "coalesced",
-        "cost",
-        "count",
-        "cr",
-        "cw",
-        "errors",
-        "inp",
-        "latency",
-        "out",
-        "successes",
-        "unpriced",
-    )
-
-    def __init__(self) -> None:
-        self.count = self.successes = self.attempts = self.cached = self.coalesced = self.unpriced = 0
-        self.inp = self.out = self.cw = self.cr = 0
-        self.cost = 0.0
-        self.latency = LogHistogram()
-        self.errors: dict[str, int] = {}
-
-    def add(self, r: Record, key: int | None) -> None:
-        self.count += 1
-        if r.success:
-            self.successes += 1
-        elif r.error_code is not None:
-            errors = self.errors
-            code = r.error_code if (r.error_code in errors or len(errors) < 64) else OTHER
-            errors[code] = errors.get(code, 0) + 1
-        self.attempts += r.attempts
-        self.inp += r.input_tokens
-        self.out += r.output_tokens
-        self.cw += r.cache_creation_input_tokens
-        self.cr += r.cache_read_input_tokens
-        if r.cost_usd is None:
-            self.unpriced += 1
-        else:
-            self.cost += r.cost_usd
-        if r.cached:
-            self.cached += 1
-        if r.coalesced:
-            self.coalesced += 1
-        self.latency.add_keyed(r.latency_ms, key)
-
-    def merge(self, other: _Agg) -> None:
-        self.count += other.count
-        self.successes += other.successes
-        self.attempts += other.attempts
-        self.cached += other.cached
-        self.coalesced += other.coalesced
-        self.unpriced += other.unpriced
-        self.inp += other.inp
-        self.out += other.out
-        self.cw += other.cw
-        self.cr += other.cr
-        self.cost += other.cost
-        self.latency.merge(other.latency)
-        for code, n in other.errors.items():
-            self.errors[code] = self.errors.get(code, 0) + n
-
-    def stats(self, name: str) -> GroupStats:
-        h = self.latency
-        return GroupStats(
-            name=name,
-            count=self.count,
-            successes=self.successes,
-            failures=self.count - self.successes,
-            success_rate=self.successes / self.count if self.count else None,
-            input_tokens=self.inp,
-            output_tokens=self.out,
-            cache_creation_input_tokens=self.cw,
-            cache_read_input_tokens=self.cr,
-            cost_usd=self.cost,
-            unpriced=self.unpriced,
-            cached=self.cached,
-            coalesced=self.coalesced,
-            attempts=self.attempts,
-            latency=LatencyStats(h.count, h.mean, h.quantile(0.5), h.quantile(0.95), h.quantile(0.99), h.max),
-            errors=tuple(sorted(self.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
-        )
 
 
 def _i(value: Any) -> int:
@@ -269,8 +105,8 @@ class PerformanceTracker:
         self._ring: collections.deque[Record] = collections.deque(maxlen=ring_size)
         self._clock = clock
         self._count = 0
-        self._agents: dict[str, _Agg] = {}
-        self._models: dict[str, _Agg] = {}
+        self._agents: dict[str, Aggregate] = {}
+        self._models: dict[str, Aggregate] = {}
         self._max_keys = max_keys
         self._first_ts: float | None = None
         self._last_ts: float | None = None
@@ -353,18 +189,18 @@ class PerformanceTracker:
                 self._observers = tuple(o for o in self._observers if o is not observe)
                 logger.warning("metrics observer %r failed (%s); disabled", observe, type(exc).__name__)
 
-    def _group(self, groups: dict[str, _Agg], key: str) -> _Agg:
+    def _group(self, groups: dict[str, Aggregate], key: str) -> Aggregate:
         agg = groups.get(key)
         if agg is None:
             if len(groups) >= self._max_keys - 1:  # one slot stays free for OTHER
                 key = OTHER
                 agg = groups.get(key)
             if agg is None:
-                agg = groups[key] = _Agg()
+                agg = groups[key] = Aggregate()
         return agg
 
-    def _total(self) -> _Agg:
-        total = _Agg()
+    def _total(self) -> Aggregate:
+        total = Aggregate()
         for agg in self._agents.values():
             total.merge(agg)
         return total
@@ -404,7 +240,7 @@ class PerformanceTracker:
             return [agg.stats(name) for name, agg in sorted(self._models.items())]
 
     def costs(self) -> Costs:
-        def lines(groups: dict[str, _Agg]) -> tuple[CostLine, ...]:
+        def lines(groups: dict[str, Aggregate]) -> tuple[CostLine, ...]:
             out = [CostLine(name, a.count, a.cost, a.unpriced) for name, a in groups.items()]
             return tuple(sorted(out, key=lambda c: (-c.cost_usd, c.name)))
 
