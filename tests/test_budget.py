@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -377,3 +379,52 @@ async def test_a_failed_attempt_above_its_reservation_is_warned(
             await layer(request(), sent_then(EmptyResponse("content is null", usage=big)))
     assert layer.spent > WORST
     assert [r.getMessage() for r in caplog.records if "input_margin" in r.getMessage()]
+
+
+class _SilentTransport:
+    """A custom transport (a real one of a user's, not a mock of ours) that never touches ``attempt_sent``."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+        self.calls = 0
+
+    async def send(self, request: Request, *, timeout: float | None = None) -> Response:
+        self.calls += 1
+        raise self.exc
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.usefixtures("isolated_env")
+@pytest.mark.parametrize(
+    ("exc", "charged"),
+    [(APITimeoutError("timed out"), True), (Overloaded("overloaded", status=529), False)],
+)
+async def test_a_custom_transport_that_never_says_is_charged_as_if_it_sent(
+    project: Path, tmp_path: Path, prices: PriceTable, exc: BaseException, charged: bool
+) -> None:
+    """Before, a transport that never set ``attempt_sent`` had every failure treated as unbilled.
+
+    The budget holds one call's worst case and a half: a failure charged its reservation leaves too little for the
+    second call, which is refused without reaching the transport; an error status (never billed) leaves it all.
+    """
+    from claude_force import AsyncAgentOrchestrator
+
+    transport = _SilentTransport(exc)
+    options: dict[str, Any] = {"enable_cache": False, "metrics_dir": tmp_path / "m", "max_attempts": 1}
+    async with AsyncAgentOrchestrator(project, transport=transport, **options) as probe:
+        worst = BudgetLayer(budget_usd=1.0, prices=prices).worst_case(
+            probe.build_request("code-reviewer", "review this")
+        )
+    assert worst is not None
+    async with AsyncAgentOrchestrator(
+        project, transport=transport, budget_usd=worst * 1.5, **options
+    ) as orch:
+        first = await orch.execute_agent("code-reviewer", "review this")
+        second = await orch.execute_agent("code-reviewer", "review this")
+    assert first.error_code == type(exc).code
+    if charged:
+        assert second.error_code == "budget_exceeded" and transport.calls == 1
+    else:
+        assert second.error_code == type(exc).code and transport.calls == 2

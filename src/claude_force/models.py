@@ -56,9 +56,11 @@ class CallContext:
     position: int | None = None
     cache_key: str | None = None
     attempt_timeout: float | None = None
-    #: Set by the transport once the current attempt's request may have reached the API (so it may be billed);
-    #: cleared by the budget layer before each attempt and by the transport when the connection never opened.
-    attempt_sent: bool = False
+    #: Whether the current attempt's request may have reached the API (so it may be billed). False before each
+    #: attempt (the budget layer clears it); None once the attempt is handed to the transport; True when the
+    #: transport has started sending, False again when it knows the connection never opened. None is treated as
+    #: sent: a custom transport that never says is charged as if the API may have billed its failures.
+    attempt_sent: bool | None = False
 
 
 @dataclass(slots=True)

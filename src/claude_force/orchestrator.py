@@ -237,7 +237,9 @@ class AsyncAgentOrchestrator:
 
     def _send(self, request: Request) -> Awaitable[Response]:
         # A plain function returning the transport's coroutine: no extra frame on the await chain.
-        return self._transport.send(request, timeout=request.context.attempt_timeout)
+        ctx = request.context
+        ctx.attempt_sent = None  # handed to the transport: sent unless the transport says it was not
+        return self._transport.send(request, timeout=ctx.attempt_timeout)
 
     async def execute_agent(
         self,

@@ -143,7 +143,7 @@ class BudgetLayer:
             )
         self._reserved += hold
         ctx = request.context
-        ctx.attempt_sent = False  # the transport sets it once the request may have reached the API
+        ctx.attempt_sent = False  # not sent until it reaches the transport (see CallContext.attempt_sent)
         try:
             response = await call_next(request)
         except BaseException as exc:
@@ -174,8 +174,8 @@ class BudgetLayer:
     def _settle_failure(self, request: Request, exc: BaseException, hold: int) -> None:
         """Charge a failed attempt what the API may have billed for it (see the module docstring)."""
         ctx = request.context
-        if isinstance(exc, APIStatusError) or not ctx.attempt_sent:
-            return  # an error status is not billed; an attempt never sent cannot be
+        if isinstance(exc, APIStatusError) or ctx.attempt_sent is False:
+            return  # an error status is not billed; an attempt never sent cannot be (None: it may have been)
         usage = exc.usage if isinstance(exc, MalformedResponse) else None
         known = (
             None
