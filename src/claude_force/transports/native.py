@@ -27,6 +27,10 @@ logger = logging.getLogger("claude_force.transports.native")
 
 #: Sent on every request, so a server's logs can tell this client (and its version) apart.
 USER_AGENT = f"claude-force/{__version__} (aiohttp)"
+#: Share of an attempt's timeout that getting a connection (from the pool, or a new one) may take. Just under the
+#: whole, so when the attempt times out while still connecting, aiohttp's own connect timeout fires first and
+#: says so (``ConnectionTimeoutError``): nothing was sent, so the attempt is not billable.
+CONNECT_SHARE = 0.98
 
 
 class NativeTransport:
@@ -99,7 +103,9 @@ class NativeTransport:
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         t = self._timeouts.get(seconds)
         if t is None:
-            t = aiohttp.ClientTimeout(total=seconds)
+            t = aiohttp.ClientTimeout(
+                total=seconds, connect=None if seconds is None else seconds * CONNECT_SHARE
+            )
             if len(self._timeouts) < 64:
                 self._timeouts[seconds] = t
         return t
@@ -125,6 +131,9 @@ class NativeTransport:
                 headers = resp.headers
         except TransportError:
             raise
+        except aiohttp.ConnectionTimeoutError as exc:
+            ctx.attempt_sent = False  # still waiting for a connection: nothing reached the API
+            raise APITimeoutError(f"attempt timed out after {timeout}s while getting a connection") from exc
         except asyncio.TimeoutError as exc:
             raise APITimeoutError(f"attempt timed out after {timeout}s") from exc
         except aiohttp.ClientError as exc:
