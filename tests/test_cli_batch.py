@@ -88,7 +88,9 @@ def test_an_output_that_would_lose_data_is_refused(tmp_path: Path) -> None:
         check_output(tasks, tmp_path / "link.jsonl", resume=True)
     done = tmp_path / "done.jsonl"
     done.write_bytes(line("a"))
-    with pytest.raises(BatchInputError, match="already holds results; pass --resume"):
+    with pytest.raises(
+        BatchInputError, match="already holds results, and writing to it would empty it; pass --resume"
+    ):
         check_output(tasks, done, resume=False)
     assert done.read_bytes() == line("a")
     check_output(tasks, done, resume=True)  # continuing it is what --resume is for

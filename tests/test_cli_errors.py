@@ -77,6 +77,10 @@ def one_error_line(err: str) -> str:
         ("--output-tpm", "1e300"),
         ("--max-tokens", "99999999999999999999999"),
         ("--timeout", "inf"),
+        ("--timeout", "0"),
+        ("--budget-usd", "-1"),
+        ("--budget-usd", "nan"),
+        ("--rpm", "nan"),
     ],
 )
 def test_oversized_flag_is_one_line_naming_the_flag(
@@ -85,6 +89,8 @@ def test_oversized_flag_is_one_line_naming_the_flag(
     code, out, err = run(capsys, "run", "agent", "code-reviewer", "-t", "hi", "--no-cache", flag, value)
     assert code == 2 and out == ""
     assert one_error_line(err).startswith(f"error: {flag}: invalid setting")
+    if value == "nan":  # not "should be greater than or equal to 0", which nan is not wrong about
+        assert one_error_line(err).endswith("Input should be a finite number")
 
 
 def test_oversized_env_var_names_the_variable(
@@ -204,7 +210,10 @@ def test_batch_outputs_that_would_lose_data_are_refused(
     earlier = orjson.dumps({"id": "old", "success": True}) + b"\n"
     Path("out.jsonl").write_bytes(earlier)
     code, _, err = run(capsys, "run", "batch", "-i", "in.jsonl", "-o", "out.jsonl", "--no-cache")
-    assert code == 2 and "already holds results; pass --resume" in one_error_line(err)
+    assert (
+        code == 2
+        and "already holds results, and writing to it would empty it; pass --resume" in one_error_line(err)
+    )
     assert Path("out.jsonl").read_bytes() == earlier  # the results already paid for are still there
 
 
@@ -368,7 +377,7 @@ def test_a_long_result_line_is_not_broken_at_the_width_of_a_pipe(
     [
         (["run", "agent", "code-reviewer", "-t", "hi", "--max-concurrency", "-1"], "'--max-concurrency'"),
         (["run", "agent", "code-reviewer", "-t", "hi", "--max-concurrency", "abc"], "'--max-concurrency'"),
-        (["run", "agent", "code-reviewer", "-t", "hi", "--budget-usd", "-1"], "'--budget-usd'"),
+        (["run", "agent", "code-reviewer", "-t", "hi", "--max-tokens", "0"], "'--max-tokens'"),
         (["--bogus"], "No such option: --bogus"),
         (["run", "agent"], "Missing argument"),
         (["demo", "--tasks", "0"], "'--tasks'"),

@@ -128,8 +128,8 @@ def check_output(input_path: Path, output_path: Path, *, resume: bool) -> None:
         return
     if stat.S_ISREG(st.st_mode) and st.st_size > 0:  # a pipe or a device holds nothing to lose
         raise BatchInputError(
-            f"the output file {output_path} already holds results; pass --resume to continue that batch, "
-            "or choose another file"
+            f"the output file {output_path} already holds results, and writing to it would empty it; pass "
+            "--resume to continue that batch, or choose another file"
         )
 
 

@@ -121,23 +121,17 @@ ModelOpt = Annotated[
 ]
 MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", min=1, help="Max output tokens per call.")]
 ConcOpt = Annotated[int | None, typer.Option("--max-concurrency", min=1, help="Max requests in flight.")]
-TimeoutOpt = Annotated[
-    float | None, typer.Option("--timeout", min=0.001, help="Per-attempt timeout, seconds.")
-]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Per-attempt timeout, seconds.")]
 TransportOpt = Annotated[str | None, typer.Option("--transport", help="native | sdk | mock (offline)")]
 BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="API base URL (default: ANTHROPIC_BASE_URL).")
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Disable the response cache.")]
 CacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Response cache directory.")]
-RpmOpt = Annotated[float | None, typer.Option("--rpm", min=0.001, help="Client requests per minute.")]
-ItpmOpt = Annotated[float | None, typer.Option("--input-tpm", min=1, help="Client input tokens per minute.")]
-OtpmOpt = Annotated[
-    float | None, typer.Option("--output-tpm", min=1, help="Client output tokens per minute.")
-]
-BudgetOpt = Annotated[
-    float | None, typer.Option("--budget-usd", min=0, help="Stop spending past this many USD.")
-]
+RpmOpt = Annotated[float | None, typer.Option("--rpm", help="Client requests per minute.")]
+ItpmOpt = Annotated[float | None, typer.Option("--input-tpm", help="Client input tokens per minute.")]
+OtpmOpt = Annotated[float | None, typer.Option("--output-tpm", help="Client output tokens per minute.")]
+BudgetOpt = Annotated[float | None, typer.Option("--budget-usd", help="Stop spending past this many USD.")]
 PolicyOpt = Annotated[str | None, typer.Option("--injection-policy", help="off | flag | block")]
 PromptCacheOpt = Annotated[str | None, typer.Option("--prompt-cache", help="5m | 1h | off")]
 MetricsDirOpt = Annotated[Path | None, typer.Option("--metrics-dir", help="Where task records are written.")]
