@@ -174,3 +174,61 @@ def test_the_classifier_adds_at_most_one_percent_false_positives_on_natural_lang
         if default.scan(r["text"]).detected and not rules_alone.scan(r["text"]).detected
     ]
     assert len(added) / len(records) <= 0.01, added
+
+
+# --- windows: harmless padding cannot dilute the classifier's score --------------------------------------------
+
+
+def test_the_classifier_scores_windows_of_a_long_text_so_padding_cannot_dilute_an_attack() -> None:
+    """Dev attacks only the classifier catches, behind 3,000 characters of harmless docstrings (from the benign
+    training file): the whole-text score is diluted, a window holding the attack is not."""
+    pad = "\n\n".join(r["text"] for r in _load("train_extra.jsonl")[:6])[:3000]
+    rules_alone, windows, whole = (
+        DefaultDetector(classifier=None),
+        DefaultDetector(),
+        DefaultDetector(window_chars=0),
+    )
+    only_classifier = [
+        r["text"]
+        for r in _load("dev.jsonl")
+        if r["label"] == "attack"
+        and windows.scan(r["text"]).detected
+        and not rules_alone.scan(r["text"]).detected
+    ]
+    assert len(only_classifier) >= 30
+    diluted = [t for t in only_classifier if not whole.scan(f"{pad}\n\n{t}").detected]
+    recovered = [t for t in diluted if windows.scan(f"{pad}\n\n{t}").detected]
+    assert len(diluted) >= 20 and len(recovered) >= 15  # 35 diluted, 19 recovered when written
+    verdict = windows.scan(f"{pad}\n\n{recovered[0]}")
+    assert verdict.rules[-1] == RULE_ID and verdict.score >= windows.rules.threshold
+    with pytest.raises(ValueError):
+        DefaultDetector(window_chars=-1)
+
+
+@pytest.mark.parametrize("length", [0, 1, 999, 1000, 1001, 1500, 4321])
+def test_windows_cover_the_whole_text_and_overlap_by_half(length: int) -> None:
+    from claude_force.security.injection import _windows
+
+    text = "".join(
+        chr(0x4E00 + i) for i in range(length)
+    )  # every character unique: index() finds each window
+    parts = list(_windows(text, 1000))
+    assert all(len(p) <= 1000 for p in parts) and parts[0] == text[:1000] and text.endswith(parts[-1])
+    covered = set()
+    for p in parts:
+        start = text.index(p) if p else 0
+        covered.update(range(start, start + len(p)))
+    assert covered == set(range(length))
+
+
+def test_a_classifier_of_your_own_is_asked_about_windows_too() -> None:
+    class Needle:
+        """Detects the word 'needle', but only in a short text (as a diluted score would)."""
+
+        def scan(self, text: str) -> Verdict:
+            hit = "needle" in text and len(text) <= 1000
+            return Verdict(detected=hit, score=1.0 if hit else 0.0, rules=("mine",) if hit else ())
+
+    text = "hay " * 600 + "needle " + "hay " * 600
+    assert DefaultDetector(classifier=Needle()).scan(text).rules == ("mine",)
+    assert not DefaultDetector(classifier=Needle(), window_chars=0).scan(text).detected

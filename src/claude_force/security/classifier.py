@@ -175,6 +175,11 @@ class LinearDetector:
             return self.scan(text)
         return self._verdict(normalized_features(normalized))
 
+    def scan_window(self, normalized: str) -> Verdict:
+        """The verdict on a slice of a normalised text, as it stands (no bound, no normalising): what
+        :class:`~claude_force.security.injection.DefaultDetector` asks about the windows of a long text."""
+        return self._verdict(normalized_features(normalized))
+
     def _verdict(self, features: set[str]) -> Verdict:
         score, detected = self.model.evaluate(features)
         return Verdict(detected=detected, score=score, rules=(RULE_ID,) if detected else ())

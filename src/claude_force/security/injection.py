@@ -74,6 +74,11 @@ _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
 _PACKAGED: Any = object()  # DefaultDetector's "the packaged classifier" (None means none)
 #: How near (in characters of the normalised text) a context cue must be to a matched rule to lower its score.
 CONTEXT_CHARS = 500
+#: A text longer than this that the rules and the classifier pass is scored by the classifier again in windows of
+#: this many characters (see DefaultDetector._scan_windows); 0 turns it off.
+WINDOW_CHARS = 1000
+#: With a classifier of your own, the windows cover the first and last this many characters of a text.
+CLASSIFIER_WINDOWED_CHARS = 4096
 #: Match positions looked at per pattern when placing cues and rules (bounds the cost on a long text).
 _MAX_POSITIONS = 16
 
@@ -276,9 +281,18 @@ class DefaultDetector:
         detector = DefaultDetector(classifier=None)                     # the rules alone
     """
 
-    __slots__ = ("_classifier", "_rules", "_shared_view")
+    __slots__ = ("_classifier", "_rules", "_shared_view", "_window")
 
-    def __init__(self, *, rules: RuleDetector | None = None, classifier: Detector | None = _PACKAGED) -> None:
+    def __init__(
+        self,
+        *,
+        rules: RuleDetector | None = None,
+        classifier: Detector | None = _PACKAGED,
+        window_chars: int = WINDOW_CHARS,
+    ) -> None:
+        if window_chars < 0:
+            raise ValueError(f"window_chars must be >= 0, got {window_chars!r}")
+        self._window = window_chars
         self._rules = rules if rules is not None else RuleDetector()
         self._classifier = LinearDetector() if classifier is _PACKAGED else classifier
         # The classifier normalises with the packaged look-alike table: when the rules use the same one (and both
@@ -316,10 +330,41 @@ class DefaultDetector:
             second = classifier.scan_normalized(text, normalized)
         else:
             second = classifier.scan(text)
+        if not second.detected and self._window and len(text) > self._window:
+            second = self._scan_windows(classifier, text, normalized)
         if not second.detected:
             return verdict
         rules = dict.fromkeys((*verdict.rules, *second.rules))
         return Verdict(detected=True, score=max(verdict.score, second.score), rules=tuple(rules))
+
+    def _scan_windows(self, classifier: Detector, text: str, normalized: str | None) -> Verdict:
+        """The classifier on overlapping windows of the text it reads, up to the first that it detects.
+
+        A linear score is a sum over the whole text, so harmless text around an attack dilutes it; a window holding
+        the attack scores about as the attack alone would.
+        """
+        if isinstance(classifier, LinearDetector) and normalized is not None and self._shared_view:
+            region = bound_text(normalized, classifier.model.max_chars)
+            for window in _windows(region, self._window):
+                second = classifier.scan_window(window)
+                if second.detected:
+                    return second
+            return CLEAN
+        for window in _windows(bound_text(text, CLASSIFIER_WINDOWED_CHARS), self._window):
+            second = classifier.scan(window)
+            if second.detected:
+                return second
+        return CLEAN
+
+
+def _windows(text: str, size: int) -> Iterator[str]:
+    """Windows of ``size`` characters overlapping by half, the last one ending at the end of ``text``."""
+    last = len(text) - size
+    if last <= 0:
+        yield text
+        return
+    for start in itertools.chain(range(0, last, size // 2), (last,)):
+        yield text[start : start + size]
 
 
 @functools.lru_cache(maxsize=1)
