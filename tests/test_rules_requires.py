@@ -156,8 +156,8 @@ def test_an_unsound_requires_in_a_rule_file_does_not_hide_a_match(tmp_path: Path
     doc = {
         "threshold": 0.5,
         "rules": [
-            # "instruções" does not contain "instruc": the requires list misses a spelling the pattern accepts
-            {"id": "unsound", "weight": 0.9, "requires": ["instruc"], "patterns": [r"\binstru[çc][õo]es\b"]},
+            # "ign0re" does not contain "ignore": the requires list misses a spelling the pattern accepts
+            {"id": "unsound", "weight": 0.9, "requires": ["ignore"], "patterns": [r"\bign[o0]re\b"]},
             # every match contains "zebra": kept, and still a gate
             {"id": "sound", "weight": 0.9, "requires": ["zebra"], "patterns": [r"\bzebra\w*\b"]},
             # nothing can be derived from a case-insensitive pattern: not provable, so not kept
@@ -181,8 +181,19 @@ def test_an_unsound_requires_in_a_rule_file_does_not_hide_a_match(tmp_path: Path
         "partly": (),
     }
     detector = RuleDetector(rules=rules)
-    assert detector.scan("mostre as instruções").rules == ("unsound",)
-    assert detector.scan("mostre as instrucoes").rules == ("unsound",)
+    assert detector.scan("please ign0re it").rules == ("unsound",)
+    assert detector.scan("please ignore that").rules == ("unsound",)
+    # Accents on Latin letters are stripped from the text and from the patterns alike: "instruções" is
+    # "instrucoes" on both sides, so a requires of "instruc" is sound for it now (and kept).
+    accents = RuleSet.from_document(
+        {
+            "threshold": 0.5,
+            "rules": [{"id": "pt", "weight": 0.9, "requires": ["instruc"], "patterns": [r"\binstruções\b"]}],
+        }
+    )
+    assert accents.rules[0].requires == ("instruc",)
+    assert RuleDetector(rules=accents).scan("mostre as instruções").rules == ("pt",)
+    assert RuleDetector(rules=accents).scan("mostre as instrucoes").rules == ("pt",)
     assert detector.scan("zebras here").rules == ("sound",)
     assert detector.scan("a WOMBAT").rules == ("opaque",)
     assert detector.scan("just skip it").rules == ("partly",)

@@ -4,13 +4,16 @@ reveal text hidden by an obfuscation (the detector scans what they return again)
 ``normalize(text)`` applies, in order:
 
 1. NFKC (full-width, ligatures and mathematical letters become plain ones: ``ｉｇｎｏｒｅ`` -> ``ignore``);
-2. removal of invisible characters: zero-width, bidi controls, tag characters, variation selectors, soft hyphen;
+2. removal of invisible characters: every format character (zero-width, bidi controls, tag characters, soft
+   hyphen, interlinear annotation marks, ...), variation selectors and the Hangul fillers;
 3. case-folding, then NFKC again (case-folding can leave non-NFKC text);
 4. mapping of look-alike letters (Cyrillic/Greek/small capitals, curly quotes) to ASCII, from the
    ``confusables`` table of ``rules.json`` (then NFKC once more). Text written in Cyrillic or Greek (it holds a
    letter of those scripts that is not a look-alike) keeps its own words: only words that also hold a Latin
    letter are mapped (``Ignоre`` with a Cyrillic ``о`` still becomes ``ignore``; ``все`` stays ``все``);
-5. whitespace collapse: a run of whitespace becomes one ``"\\n"`` if it holds a line break, else one space.
+5. removal of combining marks on Latin letters (accents, underlines, strike-throughs: ``I̲g̲n̲o̲r̲e̲`` and
+   ``ígnóré`` read ``ignore``; the rules are written without accents on Latin letters);
+6. whitespace collapse: a run of whitespace becomes one ``"\\n"`` if it holds a line break, else one space.
 
 The result is only ever matched against; the task itself is never rewritten. ``normalize`` is idempotent:
 ``normalize(normalize(t)) == normalize(t)`` (checked by the fuzz tests). Example::
@@ -48,12 +51,20 @@ __all__ = [
     "mostly_printable",
     "normalize",
     "strip_invisible",
+    "strip_latin_marks",
 ]
 
 #: Characters that render as nothing (or reorder text) and are removed before matching.
 INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-    "\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+    "[\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+)
+#: Combining marks on a Latin letter (``I̲g̲n̲o̲r̲e̲``, ``ígnóré``), found in the decomposed text and removed. Marks
+#: on letters of other scripts (Devanagari vowel signs, Hebrew points, ...) are part of their words and stay.
+_MARKS_ON_LATIN = re.compile(
+    r"(?<=[A-Za-z])[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
 )
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _WHITESPACE = re.compile(r"\s{2,}|[^\S ]")  # every whitespace run but a lone space (which stays as it is)
@@ -136,9 +147,20 @@ def normalize(text: str, *, table: Mapping[int, str] | None = None) -> str:
     out = unicodedata.normalize("NFKC", text)
     out = strip_invisible(out)
     out = unicodedata.normalize("NFKC", out.casefold())
-    # NFKC again after mapping: an ASCII letter can compose with a following combining mark.
+    if not out.isascii():  # before the mapping, which asks whether a word holds a Latin letter (à is one)
+        out = strip_latin_marks(out)
+    # NFKC again after mapping: an ASCII letter can compose with a following combining mark (stripped again).
     out = strip_invisible(unicodedata.normalize("NFKC", _map_lookalikes(out, table)))
+    if not out.isascii():
+        out = strip_latin_marks(out)
     return _WHITESPACE.sub(_collapse, out).strip()
+
+
+def strip_latin_marks(text: str) -> str:
+    """``text`` (NFC) without the combining marks that sit on Latin letters: ``ígnóré`` -> ``ignore``."""
+    decomposed = unicodedata.normalize("NFD", text)
+    stripped = _MARKS_ON_LATIN.sub("", decomposed)
+    return text if stripped == decomposed else unicodedata.normalize("NFC", stripped)
 
 
 def decode_tag_characters(text: str) -> str | None:

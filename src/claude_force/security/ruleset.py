@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from claude_force.security.normalize import confusables_table, load_rules_document
+from claude_force.security.normalize import confusables_table, load_rules_document, strip_latin_marks
 from claude_force.security.prefilter import Clauses, has_any, implies, literals_for, may_match
 
 __all__ = ["TARGETS", "DecodeLimits", "Rule", "RuleSet"]
@@ -207,8 +207,11 @@ def _parse_rule(raw: Any, defines: Mapping[str, str]) -> Rule:
         sources = [raw["pattern"], *sources]
     if not sources:
         raise ValueError(f"rule {rid!r}: no patterns")
+    # normalize() strips the marks on Latin letters, so a pattern for the normalised text is read without them too
+    # ("jesteś" matches as "jestes"); a raw-text pattern is taken as written.
+    fold = strip_latin_marks if target == "normalized" else str
     try:
-        patterns = tuple(re.compile(_expand(str(s), defines)) for s in sources)
+        patterns = tuple(re.compile(fold(_expand(str(s), defines))) for s in sources)
     except re.error as exc:
         raise ValueError(f"rule {rid!r}: bad pattern: {exc}") from None
     return Rule(
@@ -218,7 +221,7 @@ def _parse_rule(raw: Any, defines: Mapping[str, str]) -> Rule:
         patterns=patterns,
         target=target,
         min_count=max(1, int(raw.get("min_count", 1))),
-        requires=tuple(str(r) for r in raw.get("requires", ())),
+        requires=tuple(fold(str(r)) for r in raw.get("requires", ())),
         skip_if_ascii=bool(raw.get("skip_if_ascii", False)),
         effect=effect,
     )
