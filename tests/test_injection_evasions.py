@@ -41,6 +41,20 @@ def _annotation_in_words(text: str) -> str:
     return re.sub(r"\b(\w{2})(\w{2,})", "\\1\ufff9\\2", text)  # an interlinear annotation anchor in each word
 
 
+def _entities(text: str) -> str:
+    return "".join(
+        f"&#{ord(c)};" if c.isalpha() else c for c in text
+    )  # every letter an HTML character reference
+
+
+def _bold_inside_words(text: str) -> str:
+    return re.sub(r"\b([A-Za-z]{2})([A-Za-z]{2,})", r"**\1**\2", text)  # **ig**nore **al**l
+
+
+def _comment_inside_words(text: str) -> str:
+    return re.sub(r"\b([A-Za-z]{2})([A-Za-z]{2,})", r"\1<!-- -->\2", text)
+
+
 @pytest.fixture(scope="module")
 def caught() -> list[str]:
     with (DATA / "dev.jsonl").open(encoding="utf-8") as fh:
@@ -57,6 +71,9 @@ def caught() -> list[str]:
         (_accents, 12),  # was 474
         (_marks_for_spaces, 12),  # was 364
         (_annotation_in_words, 3),  # was 271
+        (_entities, 3),  # was 513
+        (_bold_inside_words, 3),  # was 131 and more
+        (_comment_inside_words, 3),
     ],
 )
 def test_a_rewrite_of_every_dev_attack_stays_detected(
@@ -66,7 +83,18 @@ def test_a_rewrite_of_every_dev_attack_stays_detected(
     assert len(lost) <= floor, lost
 
 
-@pytest.mark.parametrize("rewrite", [_underline, _accents, _marks_for_spaces, _annotation_in_words])
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        _underline,
+        _accents,
+        _marks_for_spaces,
+        _annotation_in_words,
+        _entities,
+        _bold_inside_words,
+        _comment_inside_words,
+    ],
+)
 def test_the_classic_attack_rewritten(rewrite: Callable[[str], str]) -> None:
     assert scan(rewrite(ATTACK)).detected, rewrite(ATTACK)
 
@@ -96,3 +124,22 @@ def test_a_default_size_task_is_scanned_whole() -> None:
     task = f"{half}\n\n{ATTACK}\n\n{half}"
     assert 380_000 < len(task) <= 400_000
     assert scan(task).detected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Use **bold** for the *warning* and `code` for the flag names; see <b>README</b>.",
+        "Escape &lt;, &gt; and &amp; in the template, and keep &nbsp; out of the table cells.",
+        "Rename snake__case fields and fix the ~~old~~ links in docs/index.md.",
+    ],
+)
+def test_markup_and_entities_in_honest_text_are_left_alone(text: str) -> None:
+    from claude_force.security.normalize import decode_html_entities, remove_markup_in_words
+
+    assert remove_markup_in_words(text) is None  # markup around whole words splits none
+    assert not scan(text).detected
+    if "&" in text:
+        assert decode_html_entities(text) == text.replace("&lt;", "<").replace("&gt;", ">").replace(
+            "&amp;", "&"
+        ).replace("&nbsp;", "\xa0")

@@ -44,6 +44,7 @@ from claude_force.security.normalize import (
     bound_text,
     decode_base64,
     decode_hex,
+    decode_html_entities,
     decode_leetspeak,
     decode_morse,
     decode_rot13,
@@ -52,6 +53,7 @@ from claude_force.security.normalize import (
     join_spaced_letters,
     mostly_printable,
     normalize,
+    remove_markup_in_words,
 )
 from claude_force.security.prefilter import LiteralIndex
 from claude_force.security.ruleset import TARGETS, Rule, RuleSet
@@ -207,8 +209,9 @@ class RuleDetector:
     def _decoded(self, text: str, *, top: bool) -> Iterator[tuple[str, str]]:
         """(decoder rule id, decoded text) for hidden payloads, at most ``max_blobs`` of them.
 
-        Whole-text rewrites (Morse, ROT13, leetspeak, spaced letters) only run on the task itself (``top``), not on
-        what a decoder revealed, so their cost is paid once.
+        Tag characters, HTML character references and markup inside words are revealed at every depth (an encoded
+        blob may hold them); the whole-text rewrites (Morse, ROT13, leetspeak, spaced letters) only run on the task
+        itself (``top``), not on what a decoder revealed, so their cost is paid once.
         """
         lim = self._rules.decode
         budget = lim.max_blobs
@@ -218,7 +221,12 @@ class RuleDetector:
             (lim.leet_id, decode_leetspeak),
             (lim.spaced_id, join_spaced_letters),
         )
-        for rule_id, reveal in ((lim.tags_id, decode_tag_characters), *(rewrites if top else ())):
+        everywhere = (
+            (lim.tags_id, decode_tag_characters),
+            (lim.entities_id, decode_html_entities),
+            (lim.markup_id, remove_markup_in_words),
+        )
+        for rule_id, reveal in (*everywhere, *(rewrites if top else ())):
             revealed = reveal(text)
             if revealed and budget > 0:
                 budget -= 1
@@ -333,6 +341,8 @@ class DefaultDetector:
         if not second.detected and self._window and len(text) > self._window:
             second = self._scan_windows(classifier, text, normalized)
         if not second.detected:
+            second = _scan_revealed(classifier, text)
+        if not second.detected:
             return verdict
         rules = dict.fromkeys((*verdict.rules, *second.rules))
         return Verdict(detected=True, score=max(verdict.score, second.score), rules=tuple(rules))
@@ -355,6 +365,18 @@ class DefaultDetector:
             if second.detected:
                 return second
         return CLEAN
+
+
+def _scan_revealed(classifier: Detector, text: str) -> Verdict:
+    """The classifier on what the entity and markup decoders reveal (they rarely fire on honest text): it reads
+    words, and ``&#73;&#103;...`` or ``**ig**nore`` hold none it knows."""
+    for reveal in (decode_html_entities, remove_markup_in_words):
+        revealed = reveal(text)
+        if revealed is not None:
+            second = classifier.scan(revealed)
+            if second.detected:
+                return second
+    return CLEAN
 
 
 def _windows(text: str, size: int) -> Iterator[str]:

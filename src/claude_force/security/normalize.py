@@ -22,7 +22,8 @@ The result is only ever matched against; the task itself is never rewritten. ``n
     'ignore all\\nprevious'
 
 The decoders each return ``None`` when the text does not look obfuscated that way: Unicode tag characters,
-base64 and hex blobs, Morse code, ROT13, leetspeak (``1gn0r3``) and letter-spaced words (``i g n o r e``).
+HTML character references (``&#73;&#103;``), markup inside words (``**ig**nore``), base64 and hex blobs, Morse
+code, ROT13, leetspeak (``1gn0r3``) and letter-spaced words (``i g n o r e``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import html
+import itertools
 import json
 import re
 import unicodedata
@@ -42,6 +45,7 @@ __all__ = [
     "bound_text",
     "decode_base64",
     "decode_hex",
+    "decode_html_entities",
     "decode_leetspeak",
     "decode_morse",
     "decode_rot13",
@@ -50,6 +54,7 @@ __all__ = [
     "load_rules_document",
     "mostly_printable",
     "normalize",
+    "remove_markup_in_words",
     "strip_invisible",
     "strip_latin_marks",
 ]
@@ -244,6 +249,39 @@ def join_spaced_letters(text: str, *, min_runs: int = 2, min_letters: int = 10) 
     if sum((len(r) + 1) // 2 for r in runs) < min_letters:
         return None
     return _SPACED_RUN.sub(lambda m: "".join(ch for ch in m.group() if ch.isalpha()), text)
+
+
+#: An HTML character reference: numeric (``&#73;``, ``&#x49;``) or named (``&lt;``).
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+#: Inline markup: HTML comments and tags, emphasis marks, strike-through, backticks.
+_MARKUP = r"(?:<!--.{0,200}?-->|</?[A-Za-z][A-Za-z0-9]{0,10}(?:\s[^<>\n]{0,80})?/?>|\*{1,3}|_{2,3}|~~|`)+"
+_MARKUP_ANY = re.compile(_MARKUP, re.S)
+#: Markup between two letters of one word: ``**ig**nore``, ``ig<b>no</b>re``, ``ig<!-- -->nore``, ``ig`no`re``.
+_MARKUP_IN_WORD = re.compile(rf"(?<=[^\W\d_]){_MARKUP}(?=[^\W\d_])", re.S)
+
+
+def decode_html_entities(text: str, *, min_entities: int = 3) -> str | None:
+    """``text`` with HTML character references resolved (``&#73;&#103;...`` -> ``Ig...``), if it holds enough."""
+    if "&" not in text:
+        return None
+    if sum(1 for _ in itertools.islice(_ENTITY.finditer(text), min_entities)) < min_entities:
+        return None
+    return _ENTITY.sub(lambda m: html.unescape(m.group()), text)
+
+
+def remove_markup_in_words(text: str, *, min_splits: int = 2) -> str | None:
+    """``text`` as rendered, without its inline markup, if markup splits at least ``min_splits`` words
+    (``**ig**nore``, ``ig<!-- -->nore``): then every tag, comment, emphasis mark and backtick goes, so ``**ig**nore
+    **all**`` reads ``ignore all``.
+
+    Only markup counts as a split, not hyphens, dots or apostrophes: those join honest words (``e-mail``,
+    ``file.py``, ``don't``) too often.
+    """
+    if not any(ch in text for ch in "<*_~`"):
+        return None
+    if sum(1 for _ in itertools.islice(_MARKUP_IN_WORD.finditer(text), min_splits)) < min_splits:
+        return None
+    return _MARKUP_ANY.sub("", text)
 
 
 def decode_base64(blob: str) -> str | None:

@@ -110,6 +110,8 @@ class DecodeLimits:
     rot13_id: str = "encoded.rot13"
     leet_id: str = "encoded.leetspeak"
     spaced_id: str = "encoded.spaced_letters"
+    entities_id: str = "encoded.html_entities"
+    markup_id: str = "encoded.markup_in_words"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,8 @@ class RuleSet:
             rot13_id=str(ids.get("rot13", "encoded.rot13")),
             leet_id=str(ids.get("leetspeak", "encoded.leetspeak")),
             spaced_id=str(ids.get("spaced_letters", "encoded.spaced_letters")),
+            entities_id=str(ids.get("html_entities", "encoded.html_entities")),
+            markup_id=str(ids.get("markup_in_words", "encoded.markup_in_words")),
         )
         return cls(
             rules=tuple(rules),
