@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -201,8 +202,9 @@ def test_the_classifier_scores_windows_of_a_long_text_so_padding_cannot_dilute_a
     assert len(diluted) >= 20 and len(recovered) >= 15  # 35 diluted, 19 recovered when written
     verdict = windows.scan(f"{pad}\n\n{recovered[0]}")
     assert verdict.rules[-1] == RULE_ID and verdict.score >= windows.rules.threshold
-    with pytest.raises(ValueError):
-        DefaultDetector(window_chars=-1)
+    for bad in (-1, 1, 99):  # 1 once crashed every long scan (a window step of 0)
+        with pytest.raises(ValueError):
+            DefaultDetector(window_chars=bad)
 
 
 @pytest.mark.parametrize("length", [0, 1, 999, 1000, 1001, 1500, 4321])
@@ -215,10 +217,13 @@ def test_windows_cover_the_whole_text_and_overlap_by_half(length: int) -> None:
     parts = list(_windows(text, 1000))
     assert all(len(p) <= 1000 for p in parts) and parts[0] == text[:1000] and text.endswith(parts[-1])
     covered = set()
+    starts = []
     for p in parts:
         start = text.index(p) if p else 0
+        starts.append(start)
         covered.update(range(start, start + len(p)))
     assert covered == set(range(length))
+    assert all(0 < b - a <= 500 for a, b in itertools.pairwise(starts))  # each overlaps the last by half
 
 
 def test_a_classifier_of_your_own_is_asked_about_windows_too() -> None:

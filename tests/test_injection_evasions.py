@@ -143,3 +143,86 @@ def test_markup_and_entities_in_honest_text_are_left_alone(text: str) -> None:
         assert decode_html_entities(text) == text.replace("&lt;", "<").replace("&gt;", ">").replace(
             "&amp;", "&"
         ).replace("&nbsp;", "\xa0")
+
+
+# --- the decoders' own regexes cannot backtrack catastrophically -------------------------------------------------
+
+
+def _variable_repeats_inside_unbounded(tree: object, inside: bool = False) -> list[str]:
+    """Repeats of variable length nested in an unbounded repeat: ``(?:\\*{1,3})+`` can split a run of ``*`` in
+    exponentially many ways when what follows fails (a 40-character task once took seconds to scan)."""
+    import importlib
+
+    parser = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
+    problems: list[str] = []
+    for op, av in tree:  # type: ignore[attr-defined]
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT"):
+            lo, hi, sub = av
+            if inside and hi != lo:
+                problems.append(f"repeat {lo}..{hi} inside an unbounded repeat")
+            problems += _variable_repeats_inside_unbounded(sub, inside or hi == parser.MAXREPEAT)
+        elif name == "SUBPATTERN":
+            problems += _variable_repeats_inside_unbounded(av[-1], inside)
+        elif name == "BRANCH":
+            for alt in av[1]:
+                problems += _variable_repeats_inside_unbounded(alt, inside)
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            problems += _variable_repeats_inside_unbounded(av[1], inside)
+    return problems
+
+
+#: Unambiguous by construction: the repeated pieces are drawn from disjoint character sets (Morse symbols and the
+#: separators between them), so a run splits one way only.
+_DISJOINT = {"_MORSE_RUN"}
+
+
+def test_no_decoder_regex_nests_a_variable_repeat_in_an_unbounded_one() -> None:
+    import importlib
+
+    from claude_force.security import normalize as module
+
+    parser = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
+    checked = 0
+    for name, value in vars(module).items():
+        if isinstance(value, re.Pattern) and name not in _DISJOINT:
+            tree = parser.parse(value.pattern, value.flags & ~re.UNICODE)
+            assert _variable_repeats_inside_unbounded(list(tree)) == [], name
+            checked += 1
+    assert checked >= 10
+    bad = parser.parse(r"a(?:<b>|\*{1,3})+(?=b)")
+    assert _variable_repeats_inside_unbounded(list(bad)) != []  # the shape that once hung the scan
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Bold" + "*" * 40 + "!  **x**y", "a" + "_" * 5000 + "!", "a" + "<!---->" * 500 + "!", "x" + "*" * 20000],
+)
+def test_runs_of_markup_are_read_in_one_pass(text: str) -> None:
+    """Inputs that took exponential time with the first markup decoder: now each is one linear pass."""
+    from claude_force.security.normalize import remove_markup_in_words
+
+    remove_markup_in_words(
+        text
+    )  # returns: a regression here hangs rather than fails, so the check above guards it
+    assert isinstance(scan(text).detected, bool)
+
+
+def test_entities_without_semicolons_and_block_tags_between_words() -> None:
+    no_semicolons = "".join(f"&#{ord(c)}" if c.isalpha() else c for c in ATTACK)
+    zeros = "".join(f"&#0000{ord(c)};" if c.isalpha() else c for c in ATTACK)
+    lines = "<br>".join(_bold_inside_words(w) for w in ATTACK.split())
+    for text in (no_semicolons, zeros, lines):
+        assert scan(text).detected, text[:80]
+
+
+def test_an_encoded_attack_deep_in_a_long_task_is_decoded() -> None:
+    filler = "The service reads its settings from a TOML file and keeps them in one frozen object. " * 240
+    for rewrite in (_entities, _bold_inside_words):
+        task = f"{filler}\n\n{rewrite(ATTACK)}\n\n{filler[:6000]}"
+        assert len(task) > 26_000 and scan(task).detected, rewrite.__name__
+
+
+@pytest.mark.parametrize("mark", ["\u0489", "\u0483", "\u05b0", "\u064b", "\u302a", "\u3099", "\U0001d167"])
+def test_any_combining_mark_on_every_letter(mark: str) -> None:
+    assert scan("".join(c + mark if c.isalpha() else c for c in ATTACK)).detected

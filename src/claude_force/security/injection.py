@@ -79,6 +79,8 @@ CONTEXT_CHARS = 500
 #: A text longer than this that the rules and the classifier pass is scored by the classifier again in windows of
 #: this many characters (see DefaultDetector._scan_windows); 0 turns it off.
 WINDOW_CHARS = 1000
+#: The smallest window: the classifier speaks only for texts of about ten words or more.
+MIN_WINDOW_CHARS = 100
 #: With a classifier of your own, the windows cover the first and last this many characters of a text.
 CLASSIFIER_WINDOWED_CHARS = 4096
 #: Match positions looked at per pattern when placing cues and rules (bounds the cost on a long text).
@@ -230,7 +232,7 @@ class RuleDetector:
             revealed = reveal(text)
             if revealed and budget > 0:
                 budget -= 1
-                yield rule_id, revealed[: lim.max_blob_chars]
+                yield rule_id, revealed  # a rewrite of the text, no longer than the (bounded) text itself
         for rule_id, pattern, min_chars, decode in (
             (lim.base64_id, _BASE64, lim.min_base64_chars, decode_base64),
             (lim.hex_id, _HEX, lim.min_hex_chars, decode_hex),
@@ -298,8 +300,10 @@ class DefaultDetector:
         classifier: Detector | None = _PACKAGED,
         window_chars: int = WINDOW_CHARS,
     ) -> None:
-        if window_chars < 0:
-            raise ValueError(f"window_chars must be >= 0, got {window_chars!r}")
+        if window_chars < 0 or 0 < window_chars < MIN_WINDOW_CHARS:
+            raise ValueError(
+                f"window_chars must be 0 (off) or at least {MIN_WINDOW_CHARS}, got {window_chars!r}"
+            )
         self._window = window_chars
         self._rules = rules if rules is not None else RuleDetector()
         self._classifier = LinearDetector() if classifier is _PACKAGED else classifier
@@ -341,11 +345,25 @@ class DefaultDetector:
         if not second.detected and self._window and len(text) > self._window:
             second = self._scan_windows(classifier, text, normalized)
         if not second.detected:
-            second = _scan_revealed(classifier, text)
+            second = self._scan_revealed(classifier, text)
         if not second.detected:
             return verdict
         rules = dict.fromkeys((*verdict.rules, *second.rules))
         return Verdict(detected=True, score=max(verdict.score, second.score), rules=tuple(rules))
+
+    def _scan_revealed(self, classifier: Detector, text: str) -> Verdict:
+        """The classifier on what the entity and markup decoders reveal (they rarely fire on honest text), whole and
+        in windows: it reads words, and ``&#73;&#103;...`` or ``**ig**nore`` hold none it knows."""
+        for reveal in (decode_html_entities, remove_markup_in_words):
+            revealed = reveal(text)
+            if revealed is None:
+                continue
+            second = classifier.scan(revealed)
+            if not second.detected and self._window and len(revealed) > self._window:
+                second = self._scan_windows(classifier, revealed, None)
+            if second.detected:
+                return second
+        return CLEAN
 
     def _scan_windows(self, classifier: Detector, text: str, normalized: str | None) -> Verdict:
         """The classifier on overlapping windows of the text it reads, up to the first that it detects.
@@ -365,18 +383,6 @@ class DefaultDetector:
             if second.detected:
                 return second
         return CLEAN
-
-
-def _scan_revealed(classifier: Detector, text: str) -> Verdict:
-    """The classifier on what the entity and markup decoders reveal (they rarely fire on honest text): it reads
-    words, and ``&#73;&#103;...`` or ``**ig**nore`` hold none it knows."""
-    for reveal in (decode_html_entities, remove_markup_in_words):
-        revealed = reveal(text)
-        if revealed is not None:
-            second = classifier.scan(revealed)
-            if second.detected:
-                return second
-    return CLEAN
 
 
 def _windows(text: str, size: int) -> Iterator[str]:

@@ -36,7 +36,7 @@ import itertools
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -66,11 +66,13 @@ INVISIBLE = re.compile(
     "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
     "\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
-#: Combining marks on a Latin letter (``I̲g̲n̲o̲r̲e̲``, ``ígnóré``), found in the decomposed text and removed. Marks
-#: on letters of other scripts (Devanagari vowel signs, Hebrew points, ...) are part of their words and stay.
-_MARKS_ON_LATIN = re.compile(
-    r"(?<=[A-Za-z])[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
-)
+#: Non-ASCII text right after a Latin letter, in the decomposed text: its leading combining marks (category Mn or
+#: Me: ``I̲g̲n̲o̲r̲e̲``, ``ígnóré``, "Zalgo" U+0489) are removed. Marks on letters of other scripts (Devanagari vowel
+#: signs, Hebrew points, ...) are part of their words and stay.
+_AFTER_LATIN = re.compile(r"(?<=[A-Za-z])[^\x00-\x7f]+")
+_MARK_CATEGORIES = frozenset({"Mn", "Me"})
+#: Rounds of look-alike mapping and mark stripping in normalize() (it stops as soon as one changes nothing).
+_MAX_ROUNDS = 4
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _WHITESPACE = re.compile(r"\s{2,}|[^\S ]")  # every whitespace run but a lone space (which stays as it is)
 _TAGS = re.compile("[\U000e0020-\U000e007e]+")
@@ -155,17 +157,31 @@ def normalize(text: str, *, table: Mapping[int, str] | None = None) -> str:
     if not out.isascii():  # before the mapping, which asks whether a word holds a Latin letter (à is one)
         out = strip_latin_marks(out)
     # NFKC again after mapping: an ASCII letter can compose with a following combining mark (stripped again).
-    out = strip_invisible(unicodedata.normalize("NFKC", _map_lookalikes(out, table)))
-    if not out.isascii():
-        out = strip_latin_marks(out)
+    # Stripping a mark can join a word the mapping saw as two, so map and strip until nothing changes (each round
+    # only turns letters into ASCII or drops marks; a few rounds at most, and one on ASCII text).
+    for _ in range(_MAX_ROUNDS):
+        before = out
+        out = strip_invisible(unicodedata.normalize("NFKC", _map_lookalikes(out, table)))
+        if not out.isascii():
+            out = strip_latin_marks(out)
+        if out.isascii() or out == before:
+            break
     return _WHITESPACE.sub(_collapse, out).strip()
 
 
 def strip_latin_marks(text: str) -> str:
     """``text`` (NFC) without the combining marks that sit on Latin letters: ``ígnóré`` -> ``ignore``."""
     decomposed = unicodedata.normalize("NFD", text)
-    stripped = _MARKS_ON_LATIN.sub("", decomposed)
+    stripped = _AFTER_LATIN.sub(_drop_leading_marks, decomposed)
     return text if stripped == decomposed else unicodedata.normalize("NFC", stripped)
+
+
+def _drop_leading_marks(match: re.Match[str]) -> str:
+    run = match.group()
+    i = 0
+    while i < len(run) and unicodedata.category(run[i]) in _MARK_CATEGORIES:
+        i += 1
+    return run[i:]
 
 
 def decode_tag_characters(text: str) -> str | None:
@@ -251,13 +267,19 @@ def join_spaced_letters(text: str, *, min_runs: int = 2, min_letters: int = 10) 
     return _SPACED_RUN.sub(lambda m: "".join(ch for ch in m.group() if ch.isalpha()), text)
 
 
-#: An HTML character reference: numeric (``&#73;``, ``&#x49;``) or named (``&lt;``).
-_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-#: Inline markup: HTML comments and tags, emphasis marks, strike-through, backticks.
-_MARKUP = r"(?:<!--.{0,200}?-->|</?[A-Za-z][A-Za-z0-9]{0,10}(?:\s[^<>\n]{0,80})?/?>|\*{1,3}|_{2,3}|~~|`)+"
-_MARKUP_ANY = re.compile(_MARKUP, re.S)
-#: Markup between two letters of one word: ``**ig**nore``, ``ig<b>no</b>re``, ``ig<!-- -->nore``, ``ig`no`re``.
-_MARKUP_IN_WORD = re.compile(rf"(?<=[^\W\d_]){_MARKUP}(?=[^\W\d_])", re.S)
+#: An HTML character reference: numeric (``&#73;``, ``&#x49;``, also without the ``;`` or with leading zeros, as
+#: browsers read them) or named (``&lt;``).
+_ENTITY = re.compile(r"&(?:#0*[0-9]{1,7};?|#[xX]0*[0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};)")
+#: One piece of inline markup: an HTML comment or tag, a run of emphasis marks, strike-through or backticks. No
+#: quantifier is nested, and adjacent pieces are merged in Python, so finding them is linear in the text.
+_MARKUP_TOKEN = re.compile(
+    r"<!--(?:(?!-->).){0,200}-->|</?[A-Za-z][A-Za-z0-9]{0,10}(?:\s[^<>\n]{0,80})?/?>|\*+|_{2,}|~{2,}|`+", re.S
+)
+#: Tags that end a line when rendered: removing them must not join the words on either side.
+_BLOCK_TAG = re.compile(
+    r"</?(?:br|p|div|li|ul|ol|dl|dt|dd|tr|td|th|h[1-6]|hr|table|blockquote|pre|section|article|header|footer)\b",
+    re.I,
+)
 
 
 def decode_html_entities(text: str, *, min_entities: int = 3) -> str | None:
@@ -271,17 +293,43 @@ def decode_html_entities(text: str, *, min_entities: int = 3) -> str | None:
 
 def remove_markup_in_words(text: str, *, min_splits: int = 2) -> str | None:
     """``text`` as rendered, without its inline markup, if markup splits at least ``min_splits`` words
-    (``**ig**nore``, ``ig<!-- -->nore``): then every tag, comment, emphasis mark and backtick goes, so ``**ig**nore
-    **all**`` reads ``ignore all``.
+    (``**ig**nore``, ``ig<!-- -->nore``): then every tag, comment, emphasis mark and backtick goes (a line-ending
+    tag such as ``<br>`` becomes a line break), so ``**ig**nore **al**l`` reads ``ignore all``.
 
     Only markup counts as a split, not hyphens, dots or apostrophes: those join honest words (``e-mail``,
     ``file.py``, ``don't``) too often.
     """
     if not any(ch in text for ch in "<*_~`"):
         return None
-    if sum(1 for _ in itertools.islice(_MARKUP_IN_WORD.finditer(text), min_splits)) < min_splits:
+    runs = list(_markup_runs(text))
+    end = len(text)
+    splits = sum(1 for a, b, _ in runs if a > 0 and b < end and text[a - 1].isalpha() and text[b].isalpha())
+    if splits < min_splits:
         return None
-    return _MARKUP_ANY.sub("", text)
+    out: list[str] = []
+    last = 0
+    for a, b, block in runs:
+        out.append(text[last:a])
+        out.append("\n" if block else "")
+        last = b
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _markup_runs(text: str) -> Iterator[tuple[int, int, bool]]:
+    """``(start, end, holds a line-ending tag)`` of each run of adjacent markup pieces."""
+    start = stop = -1
+    block = False
+    for m in _MARKUP_TOKEN.finditer(text):
+        piece_block = m.group().startswith("<") and _BLOCK_TAG.match(m.group()) is not None
+        if m.start() == stop:
+            stop, block = m.end(), block or piece_block
+            continue
+        if start >= 0:
+            yield start, stop, block
+        start, stop, block = m.start(), m.end(), piece_block
+    if start >= 0:
+        yield start, stop, block
 
 
 def decode_base64(blob: str) -> str | None:

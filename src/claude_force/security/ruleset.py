@@ -20,6 +20,8 @@ from claude_force.security.prefilter import Clauses, has_any, implies, literals_
 
 __all__ = ["TARGETS", "DecodeLimits", "Rule", "RuleSet"]
 
+#: Characters scanned from each end of a text when a rule file does not say (covers the default max_task_chars).
+DEFAULT_MAX_SCAN_CHARS = 204_800
 _DEFINE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 #: The views a rule can match: the normalised text, or the text as given.
 TARGETS = frozenset({"normalized", "raw"})
@@ -144,7 +146,7 @@ class RuleSet:
         threshold = float(doc.get("threshold", 0.5))
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-        max_chars = int(doc.get("max_scan_chars", 65536))
+        max_chars = int(doc.get("max_scan_chars", DEFAULT_MAX_SCAN_CHARS))
         if max_chars < 1:
             raise ValueError("max_scan_chars must be positive")
         floor = float(doc.get("min_lower_factor", 0.6))

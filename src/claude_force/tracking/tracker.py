@@ -24,10 +24,22 @@ from claude_force.tracking.aggregate import (
     CostLine,
     Costs,
     GroupStats,
+    LatencyStats,
     Summary,
 )
 from claude_force.tracking.histogram import LogHistogram
 from claude_force.tracking.sink import DEFAULT_ROTATE_BYTES, MAX_NAME_CHARS, JsonlSink, Record
+
+__all__ = [
+    "DEFAULT_MAX_KEYS",
+    "OTHER",
+    "CostLine",
+    "Costs",
+    "GroupStats",
+    "LatencyStats",
+    "PerformanceTracker",
+    "Summary",
+]
 
 logger = logging.getLogger("claude_force.tracking.tracker")
 

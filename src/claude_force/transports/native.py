@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 import aiohttp
 import orjson
@@ -103,8 +104,12 @@ class NativeTransport:
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         t = self._timeouts.get(seconds)
         if t is None:
+            # ceil_threshold: aiohttp rounds a timeout above it up to a whole second, which could put both deadlines
+            # on the same second; with no rounding the connect deadline always comes first.
             t = aiohttp.ClientTimeout(
-                total=seconds, connect=None if seconds is None else seconds * CONNECT_SHARE
+                total=seconds,
+                connect=None if seconds is None else seconds * CONNECT_SHARE,
+                ceil_threshold=math.inf,
             )
             if len(self._timeouts) < 64:
                 self._timeouts[seconds] = t
