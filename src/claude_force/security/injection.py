@@ -11,9 +11,9 @@ cannot hide a strong signal. In a text longer than ``context_chars`` a cue only 
 for..." three paragraphs away) cannot lower it.
 
 Before matching, text is bounded (the first and last ``max_scan_chars`` characters) and normalised (see
-:mod:`claude_force.security.normalize`). Base64 and hex blobs, and text hidden in Unicode tag characters, are
-decoded and scanned again, to a bounded depth and count; so are Morse code, ROT13, leetspeak and
-letter-spaced words (see :mod:`claude_force.security.normalize`). The patterns avoid nested unbounded quantifiers, so
+:mod:`claude_force.security.normalize`). Base64 and hex blobs, text hidden in Unicode tag characters, HTML
+character references and markup inside words are decoded and scanned again, to a bounded depth and count; so
+are Morse code, ROT13, leetspeak and letter-spaced words (see :mod:`claude_force.security.normalize`). The patterns avoid nested unbounded quantifiers, so
 matching stays linear in the text (a test checks every pattern's structure).
 
 Example::
@@ -281,7 +281,9 @@ class DefaultDetector:
     The rules decide first. A text they pass is scored by the classifier
     (:class:`~claude_force.security.classifier.LinearDetector`), which catches jailbreaks that say what they want
     in their own words; if it fires, the verdict is detected, its score the higher of the two and its rules the
-    rules' plus ``classifier.linear``. A text the rules detect is not scored again. So a verdict is always the
+    rules' plus ``classifier.linear``. A text longer than ``window_chars`` is also scored in windows of that size
+    (overlapping by half), so harmless text around an attack cannot dilute its score, and what the entity and
+    markup decoders reveal is scored too. A text the rules detect is not scored again. So a verdict is always the
     rules' verdict, or that verdict raised to detected by the classifier, never lowered.
 
     Example::
