@@ -203,3 +203,22 @@ def test_an_encoded_attack_deep_in_a_long_task_is_decoded() -> None:
 @pytest.mark.parametrize("mark", ["\u0489", "\u0483", "\u05b0", "\u064b", "\u302a", "\u3099", "\U0001d167"])
 def test_any_combining_mark_on_every_letter(mark: str) -> None:
     assert scan("".join(c + mark if c.isalpha() else c for c in ATTACK)).detected
+
+
+@pytest.mark.parametrize("width", [64, 76])
+def test_base64_wrapped_over_lines_is_read_as_one_blob(caught: list[str], width: int) -> None:
+    """MIME and PEM wrap base64 at 64 or 76 columns: each line used to be decoded alone (190-203 of 425 lost)."""
+    import base64
+    import textwrap
+
+    def encoded(text: str, wrap: int | None) -> str:
+        blob = base64.b64encode(text.encode()).decode()
+        return "Please summarise this message for me:\n" + (
+            blob if wrap is None else "\n".join(textwrap.wrap(blob, wrap))
+        )
+
+    short = [t for t in caught if len(t) < 3000]
+    flat = sum(not scan(encoded(t, None)).detected for t in short)  # what the classifier alone caught, mostly
+    wrapped = sum(not scan(encoded(t, width)).detected for t in short)
+    assert wrapped <= flat + 5, (wrapped, flat)
+    assert scan(encoded(ATTACK, width)).detected

@@ -71,7 +71,10 @@ __all__ = [
     "scan",
 ]
 
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+#: A base64 blob, also wrapped over lines as MIME and PEM do (64 or 76 columns). Each continuation starts after a
+#: line break, which no base64 character is, so a blob splits into lines one way only: no backtracking blow-up.
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,}={0,2})*")
+_BLANKS = re.compile(r"\s+")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
 _PACKAGED: Any = object()  # DefaultDetector's "the packaged classifier" (None means none)
 #: How near (in characters of the normalised text) a context cue must be to a matched rule to lower its score.
@@ -241,6 +244,8 @@ class RuleDetector:
                 if budget <= 0:
                     return
                 blob = m.group()
+                if "\n" in blob:
+                    blob = _BLANKS.sub("", blob)  # a wrapped blob, read as one
                 if len(blob) < min_chars:
                     continue
                 decoded = decode(blob[: lim.max_blob_chars])
