@@ -117,7 +117,7 @@ def test_a_read_only_database_file_is_tightened_without_being_made_writable(tmp_
 def test_delete_and_clear_are_not_undone_by_writes_still_queued(tmp_path: Path) -> None:
     cache_dir = tmp_path / "c"
     with ResponseCache(cache_dir=cache_dir, secret=SECRET) as cache:
-        assert cache.store_later(key("a"), resp(), agent="x")  # queued; the writer gathers for 20 ms first
+        assert cache.store_later(key("a"), resp(), agent="x")  # queued: the writer is still gathering
         assert cache.delete(key("a")) is True
         assert cache.store_later(key("b"), resp(), agent="x")
         assert cache.clear() == 1  # b landed first, then was cleared

@@ -102,3 +102,33 @@ def test_keys_added_while_a_resizing_load_reads_the_disk_are_kept() -> None:
     p.load(disk_keys(), max_rowid=2, version=1, now=0.0, expected=100_000)
     assert p.might_contain("on-disk") and p.might_contain("on-disk-too")
     assert all(p.might_contain(k) for k in added_during)
+
+
+async def test_a_stale_filter_is_synced_and_then_trusted_instead_of_reading_the_disk(tmp_path: Path) -> None:
+    from claude_force.cache.store import SQLiteStore
+
+    class CountingStore(SQLiteStore):
+        reads: list[str] = []
+
+        def read(self, key: str) -> tuple[object, ...] | None:
+            CountingStore.reads.append(key)
+            return super().read(key)
+
+    clock = Clock()
+    cache = ResponseCache(
+        cache_dir=tmp_path / "c", secret=SECRET, clock=clock, max_memory_mb=0, store_factory=CountingStore
+    )
+    other = ResponseCache(cache_dir=tmp_path / "c", secret=SECRET)  # stands in for another process
+    try:
+        assert await cache.aget("warm") is None  # loads the filter
+        other.store_later("theirs", resp("theirs"), agent="a")
+        other.flush()
+        clock.now += 1.0  # stale: the next misses go to the reader thread, which syncs first
+        assert await cache.aget("absent") is None
+        assert "absent" not in CountingStore.reads  # ruled out by the synced filter: no disk read
+        hit = await cache.aget("theirs")  # pulled in by that sync: read from disk
+        assert hit is not None and hit.text == "theirs"
+        assert CountingStore.reads.count("theirs") == 1
+    finally:
+        await cache.aclose()
+        await other.aclose()

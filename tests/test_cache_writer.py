@@ -7,7 +7,10 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from claude_force.cache import ResponseCache
+from claude_force.cache import writer as writer_module
 from claude_force.cache.writer import BatchWriter, Pending
 from claude_force.models import Response, Usage
 
@@ -169,3 +172,63 @@ def test_flush_waits_only_for_entries_submitted_before_it() -> None:
     t.join(GUARD_S)
     writer.close()
     assert written == [pending(0).key, pending(1).key]
+
+
+# --- the gathering window is cut short when waiting longer cannot help -------------------------------
+# The window is set to an hour: each test can only finish (within GUARD_S) through the path it checks.
+
+
+def _long_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "GATHER_SECONDS", 3600.0)
+
+
+def test_flush_does_not_wait_out_the_gathering_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    _long_window(monkeypatch)
+    written: list[str] = []
+    writer = BatchWriter(write_batch=lambda batch: written.extend(p.key for p in batch))
+    writer.submit(pending(0))
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (writer.flush(), done.set()), daemon=True)
+    t.start()
+    assert done.wait(GUARD_S), "flush waited for the gathering window"
+    assert written == [pending(0).key]
+    writer.submit(pending(1))  # the next entry gathers again (the hurry was for the flush only) ...
+    writer.close()  # ... and close writes it without waiting the hour
+    assert written == [pending(0).key, pending(1).key]
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    _long_window(monkeypatch)
+    batches: list[int] = []
+    wrote = threading.Event()
+
+    def write_batch(batch: list[Pending]) -> None:
+        batches.append(len(batch))
+        wrote.set()
+
+    writer = BatchWriter(write_batch=write_batch)
+    for i in range(writer_module.MAX_BATCH - 1):
+        writer.submit(pending(i))
+    assert not wrote.is_set()  # one short of a batch: still gathering
+    writer.submit(pending(writer_module.MAX_BATCH))
+    assert wrote.wait(GUARD_S), "a full batch waited for the gathering window"
+    assert batches == [writer_module.MAX_BATCH]
+    writer.close()
+
+
+def test_half_the_byte_bound_queued_starts_the_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    _long_window(monkeypatch)
+    wrote = threading.Event()
+    sizes: list[int] = []
+
+    def write_batch(batch: list[Pending]) -> None:
+        sizes.extend(p.size for p in batch)
+        wrote.set()
+
+    writer = BatchWriter(write_batch=write_batch, max_queued_bytes=1000)
+    writer.submit(pending(0, size=400))
+    assert not wrote.is_set()
+    writer.submit(pending(1, size=100))  # 500 of 1000 bytes queued: write now, before submits must block
+    assert wrote.wait(GUARD_S), "half the byte bound queued and the writer still gathered"
+    writer.close()
+    assert sizes == [400, 100]

@@ -111,8 +111,15 @@ class ReadPathMixin:
         return hit
 
     def _synced_disk_get(self, key: str, now: float) -> Response | None:
-        """``_disk_get`` on the reader thread, after bringing the presence filter up to date if it is stale."""
+        """``_disk_get`` on the reader thread, after bringing the presence filter up to date if it is stale.
+
+        A key the just-synced filter rules out is not read: the lookup came here only because the filter was
+        stale, and once synced it answers as it would have on the event loop.
+        """
         self._sync_presence(now)
+        presence = self._presence
+        if presence is not None and presence.fresh(now) and not presence.might_contain(key):
+            return None
         return self._disk_get(key, now)
 
     def _sync_presence(self, now: float) -> None:
