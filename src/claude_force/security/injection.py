@@ -193,7 +193,7 @@ class RuleDetector:
         score = _noisy_or(list(hits.values()))
         window = self._context
         local = lowers and window and len(normalized) > window  # a short text is all "near"; 0 means anywhere
-        applied = _near(matched, views, window) if local else lowers
+        applied = _near(matched, views, window, rs.confusables) if local else lowers
         if applied:
             score *= max(rs.min_lower_factor, math.prod(1.0 - w for w in applied.values()))
         return Verdict(detected=score >= rs.threshold, score=score, rules=(*hits, *lowers))
@@ -254,30 +254,48 @@ class RuleDetector:
                     yield rule_id, decoded
 
 
-def _near(matched: Sequence[Rule], views: Mapping[str, str], window: int) -> dict[str, float]:
+def _near(
+    matched: Sequence[Rule], views: Mapping[str, str], window: int, table: Mapping[int, str]
+) -> dict[str, float]:
     """The context cues among ``matched`` that match within ``window`` characters of a rule that raises.
 
-    Positions of raw-view rules are compared with normalised-view ones as they are (normalising only drops or
-    folds characters, so the two drift apart slowly). A detection made only by a decoder has no position in this
-    text, so no cue lowers it.
+    Positions are compared in the normalised text: a raw-view rule's are mapped onto it (see
+    :func:`_positions`), since normalising can shrink the text (stripped invisible characters) or grow it (NFKC
+    turns U+FDFA into 18 characters), and a cue must not look near an attack it is far from. A detection made
+    only by a decoder has no position in this text, so no cue lowers it.
     """
-    raising = [q for r in matched if r.effect != "lower" for q in _positions(r, views[r.target])]
+    raising = [q for r in matched if r.effect != "lower" for q in _positions(r, views, table)]
     if not raising:
         return {}
     return {
         r.id: r.weight
         for r in matched
         if r.effect == "lower"
-        and any(abs(c - q) <= window for c in _positions(r, views[r.target]) for q in raising)
+        and any(abs(c - q) <= window for c in _positions(r, views, table) for q in raising)
     }
 
 
-def _positions(rule: Rule, text: str) -> list[int]:
+def _positions(rule: Rule, views: Mapping[str, str], table: Mapping[int, str]) -> list[int]:
+    """Where ``rule`` matches, as offsets in the normalised text.
+
+    A raw-view match at raw offset ``p`` is placed at the length of the normalised raw text before it, built
+    piece by piece between the sorted matches (one pass over the text; each piece's edges may differ from the
+    whole text's by a collapsed space or so, far below any window).
+    """
+    text = views[rule.target]
     out: list[int] = []
     for pattern in rule.patterns:
         for m in itertools.islice(pattern.finditer(text), _MAX_POSITIONS):
             out.append(m.start())
-    return out
+    if rule.target == "normalized" or not out:
+        return out
+    mapped: list[int] = []
+    last = length = 0
+    for p in sorted(out):
+        length += len(normalize(text[last:p], table=table))
+        last = p
+        mapped.append(length)
+    return mapped
 
 
 class DefaultDetector:
