@@ -167,6 +167,17 @@ class RuleDetector:
         return self._scan(bounded, depth=0, normalized=normalized), normalized if bounded is text else None
 
     def _scan(self, text: str, *, depth: int, normalized: str | None = None) -> Verdict:
+        return self._scan_parts(text, depth=depth, normalized=normalized)[0]
+
+    def _scan_parts(
+        self, text: str, *, depth: int, normalized: str | None = None
+    ) -> tuple[Verdict, float, dict[str, float]]:
+        """The verdict, its score as it would be without the cues, and the cues that lowered it.
+
+        A decoder's hit is lowered once by the cues of both texts together (each cue counted once, the product
+        bounded by ``min_lower_factor``): a whole-text rewrite (leetspeak, spaced letters) holds the text's cues
+        too, and applying them in the rewrite and again here hid strong attacks the bound promises to keep.
+        """
         rs = self._rules
         if normalized is None:
             normalized = normalize(text, table=rs.confusables)
@@ -181,22 +192,35 @@ class RuleDetector:
             if rule.matches(views[rule.target], present[rule.target]):
                 (lowers if rule.effect == "lower" else hits)[rule.id] = rule.weight
                 matched.append(rule)
+        folded: list[tuple[str, float, dict[str, float]]] = []
         if depth < rs.decode.max_depth:
             for rule_id, decoded in self._decoded(text, top=depth == 0):
-                inner = self._scan(decoded, depth=depth + 1)
+                inner, inner_unlowered, inner_cues = self._scan_parts(decoded, depth=depth + 1)
                 if inner.detected:
-                    hits[rule_id] = max(hits.get(rule_id, 0.0), inner.score)
+                    hits.setdefault(rule_id, 0.0)  # its value is set below, once this text's cues are known
+                    folded.append((rule_id, inner_unlowered, inner_cues))
                     for r in inner.rules:
                         hits.setdefault(f"{rule_id}:{r}", 0.0)
         if not hits:
-            return CLEAN
-        score = _noisy_or(list(hits.values()))
+            return CLEAN, 0.0, {}
         window = self._context
         local = lowers and window and len(normalized) > window  # a short text is all "near"; 0 means anywhere
         applied = _near(matched, views, window, rs.confusables) if local else lowers
-        if applied:
-            score *= max(rs.min_lower_factor, math.prod(1.0 - w for w in applied.values()))
-        return Verdict(detected=score >= rs.threshold, score=score, rules=(*hits, *lowers))
+        factor = self._lower_factor(applied)
+        cues = dict(applied)
+        for rule_id, inner_unlowered, inner_cues in folded:
+            both = {**applied, **inner_cues}
+            cues.update(inner_cues)
+            # Scaled by ``factor`` with the rest below: together, by the cues of both texts, once.
+            hits[rule_id] = max(hits[rule_id], inner_unlowered * self._lower_factor(both) / factor)
+        score = _noisy_or(list(hits.values())) * factor
+        verdict = Verdict(detected=score >= rs.threshold, score=score, rules=(*hits, *lowers))
+        return verdict, score / self._lower_factor(cues), cues
+
+    def _lower_factor(self, cues: Mapping[str, float]) -> float:
+        if not cues:
+            return 1.0
+        return max(self._rules.min_lower_factor, math.prod(1.0 - w for w in cues.values()))
 
     def _candidates(self, present: Mapping[str, frozenset[str] | None]) -> list[int]:
         """Indices, in rule order, of the rules that the literals ``present`` in each view let through."""
