@@ -227,3 +227,19 @@ def test_base64_wrapped_over_lines_is_read_as_one_blob(caught: list[str], width:
     wrapped = sum(not scan(encoded(t, width)).detected for t in short)
     assert wrapped <= flat + 5, (wrapped, flat)
     assert scan(encoded(ATTACK, width)).detected
+
+
+@pytest.mark.parametrize("kind", ["base64", "hex"])
+def test_harmless_blobs_placed_first_do_not_use_up_the_decoder(kind: str) -> None:
+    """The decoder used to scan at most eight blobs, the first eight: eight harmless ones in front hid the ninth.
+    Every blob is decoded now, and the decodings of a kind are scanned as one text."""
+    import base64
+
+    def blob(text: str) -> str:
+        raw = text.encode()
+        return base64.b64encode(raw).decode() if kind == "base64" else raw.hex()
+
+    decoys = " ".join(blob(f"harmless note number {i} about the nightly build") for i in range(40))
+    assert not scan(f"Please check these: {decoys}").detected
+    assert scan(f"Please check these: {decoys} {blob(ATTACK)}").detected
+    assert scan(f"Please check these: {blob(ATTACK)} {decoys}").detected

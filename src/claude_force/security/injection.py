@@ -240,7 +240,10 @@ class RuleDetector:
 
         Tag characters, HTML character references and markup inside words are revealed at every depth (an encoded
         blob may hold them); the whole-text rewrites (Morse, ROT13, leetspeak, spaced letters) only run on the task
-        itself (``top``), not on what a decoder revealed, so their cost is paid once.
+        itself (``top``), not on what a decoder revealed, so their cost is paid once. Every base64 blob of the text
+        is decoded and the decodings are scanned as one text (likewise hex), so harmless blobs placed first cannot
+        use up the budget before the one that matters; that is nine decoded texts at most, which the default
+        ``max_blobs`` covers, and together they are no longer than the text.
         """
         lim = self._rules.decode
         budget = lim.max_blobs
@@ -264,9 +267,10 @@ class RuleDetector:
             (lim.base64_id, _BASE64, lim.min_base64_chars, decode_base64),
             (lim.hex_id, _HEX, lim.min_hex_chars, decode_hex),
         ):
+            if budget <= 0:
+                return
+            pieces: list[str] = []
             for m in pattern.finditer(text):
-                if budget <= 0:
-                    return
                 blob = m.group()
                 if "\n" in blob:
                     blob = _BLANKS.sub("", blob)  # a wrapped blob, read as one
@@ -274,8 +278,10 @@ class RuleDetector:
                     continue
                 decoded = decode(blob[: lim.max_blob_chars])
                 if decoded is not None and mostly_printable(decoded, lim.min_printable_ratio):
-                    budget -= 1
-                    yield rule_id, decoded
+                    pieces.append(decoded)
+            if pieces:
+                budget -= 1
+                yield rule_id, "\n\n".join(pieces)
 
 
 def _near(

@@ -97,10 +97,14 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class DecodeLimits:
-    """Bounds on decode-and-rescan: depth, number and size of blobs, and what counts as decoded text."""
+    """Bounds on decode-and-rescan: depth, number and size of blobs, and what counts as decoded text.
+
+    ``max_blobs`` is the most decoded texts scanned per level: one per whole-text decoder that fires, one for
+    all the base64 blobs together and one for all the hex blobs (nine kinds in all, so 9 never skips one).
+    """
 
     max_depth: int = 2
-    max_blobs: int = 8
+    max_blobs: int = 9
     max_blob_chars: int = 16384
     min_base64_chars: int = 24
     min_hex_chars: int = 32
