@@ -243,3 +243,19 @@ def test_harmless_blobs_placed_first_do_not_use_up_the_decoder(kind: str) -> Non
     assert not scan(f"Please check these: {decoys}").detected
     assert scan(f"Please check these: {decoys} {blob(ATTACK)}").detected
     assert scan(f"Please check these: {blob(ATTACK)} {decoys}").detected
+
+
+@pytest.mark.parametrize("kind", ["base64", "hex"])
+def test_the_classifier_reads_what_the_blob_decoders_reveal(caught: list[str], kind: str) -> None:
+    """The rules read decoded blobs, the classifier did not: of the short dev attacks the screen catches, 41
+    were missed once base64- or hex-encoded (the ones only the classifier caught). It reads them now."""
+    import base64
+
+    def encoded(text: str) -> str:
+        raw = text.encode()
+        blob = base64.b64encode(raw).decode() if kind == "base64" else raw.hex()
+        return f"Please summarise this message for me:\n{blob}"
+
+    short = [t for t in caught if len(t) < 3000]
+    missed = sum(not scan(encoded(t)).detected for t in short)
+    assert missed <= 15, (missed, len(short))  # 8 of 422 in the run that added this test

@@ -160,17 +160,29 @@ class RuleDetector:
             raise TypeError(f"scan() needs str, got {type(text).__name__}")
         return self._scan_top(text)[0]
 
-    def _scan_top(self, text: str) -> tuple[Verdict, str | None]:
-        """The verdict on ``text``, and its normalised form when the scan bound left it whole (else None)."""
+    def _scan_top(
+        self, text: str, revealed: list[tuple[str, str]] | None = None
+    ) -> tuple[Verdict, str | None]:
+        """The verdict on ``text``, and its normalised form when the scan bound left it whole (else None).
+
+        ``revealed``, if given, receives ``(decoder rule id, decoded text)`` for each text the decoders revealed in
+        ``text`` itself (not deeper), so a second detector can read them without decoding again.
+        """
         bounded = bound_text(text, self._rules.max_scan_chars)
         normalized = normalize(bounded, table=self._rules.confusables)
-        return self._scan(bounded, depth=0, normalized=normalized), normalized if bounded is text else None
+        verdict = self._scan_parts(bounded, depth=0, normalized=normalized, revealed=revealed)[0]
+        return verdict, normalized if bounded is text else None
 
     def _scan(self, text: str, *, depth: int, normalized: str | None = None) -> Verdict:
         return self._scan_parts(text, depth=depth, normalized=normalized)[0]
 
     def _scan_parts(
-        self, text: str, *, depth: int, normalized: str | None = None
+        self,
+        text: str,
+        *,
+        depth: int,
+        normalized: str | None = None,
+        revealed: list[tuple[str, str]] | None = None,
     ) -> tuple[Verdict, float, dict[str, float]]:
         """The verdict, its score as it would be without the cues, and the cues that lowered it.
 
@@ -195,6 +207,8 @@ class RuleDetector:
         folded: list[tuple[str, float, dict[str, float]]] = []
         if depth < rs.decode.max_depth:
             for rule_id, decoded in self._decoded(text, top=depth == 0):
+                if revealed is not None:
+                    revealed.append((rule_id, decoded))
                 inner, inner_unlowered, inner_cues = self._scan_parts(decoded, depth=depth + 1)
                 if inner.detected:
                     hits.setdefault(rule_id, 0.0)  # its value is set below, once this text's cues are known
@@ -346,7 +360,7 @@ class DefaultDetector:
         detector = DefaultDetector(classifier=None)                     # the rules alone
     """
 
-    __slots__ = ("_classifier", "_rules", "_shared_view", "_window")
+    __slots__ = ("_classifier", "_classifier_reads", "_rules", "_shared_view", "_window")
 
     def __init__(
         self,
@@ -370,6 +384,12 @@ class DefaultDetector:
             and type(self._rules).scan is RuleDetector.scan
             and is_default_table(self._rules.rules.confusables)
         )
+        lim = self._rules.rules.decode
+        # What the classifier reads of the decoders' output: text that was hidden from it, not the whole-text
+        # rewrites (ROT13, leetspeak, ...), which turn honest text into words it was never trained on.
+        self._classifier_reads = frozenset(
+            {lim.entities_id, lim.markup_id, lim.base64_id, lim.hex_id, lim.tags_id}
+        )
 
     @property
     def rules(self) -> RuleSet:
@@ -386,8 +406,10 @@ class DefaultDetector:
     def scan(self, text: str) -> Verdict:
         if not isinstance(text, str):
             raise TypeError(f"scan() needs str, got {type(text).__name__}")
+        revealed: list[tuple[str, str]] | None = None
         if self._shared_view:
-            verdict, normalized = self._rules._scan_top(text)
+            revealed = [] if self._rules.rules.decode.max_depth > 0 else None
+            verdict, normalized = self._rules._scan_top(text, revealed)
         else:
             verdict, normalized = self._rules.scan(text), None
         classifier = self._classifier
@@ -400,22 +422,32 @@ class DefaultDetector:
         if not second.detected and self._window and len(text) > self._window:
             second = self._scan_windows(classifier, text, normalized)
         if not second.detected:
-            second = self._scan_revealed(classifier, text)
+            second = self._scan_revealed(classifier, text, revealed)
         if not second.detected:
             return verdict
         rules = dict.fromkeys((*verdict.rules, *second.rules))
         return Verdict(detected=True, score=max(verdict.score, second.score), rules=tuple(rules))
 
-    def _scan_revealed(self, classifier: Detector, text: str) -> Verdict:
-        """The classifier on what the entity and markup decoders reveal (they rarely fire on honest text), whole and
-        in windows: it reads words, and ``&#73;&#103;...`` or ``**ig**nore`` hold none it knows."""
-        for reveal in (decode_html_entities, remove_markup_in_words):
-            revealed = reveal(text)
-            if revealed is None:
+    def _scan_revealed(
+        self, classifier: Detector, text: str, revealed: list[tuple[str, str]] | None
+    ) -> Verdict:
+        """The classifier on what the decoders revealed (they rarely fire on honest text), whole and in windows: it
+        reads words, and ``&#73;&#103;...``, ``**ig**nore`` or a base64 blob hold none it knows.
+
+        ``revealed`` is what the rules' decoders revealed in the text, so nothing is decoded twice; without it
+        (rules of another kind, or no decoding) the entity and markup decoders run here.
+        """
+        if revealed is None:
+            pieces = [reveal(text) for reveal in (decode_html_entities, remove_markup_in_words)]
+        else:
+            reads = self._classifier_reads
+            pieces = [decoded for rule_id, decoded in revealed if rule_id in reads]
+        for decoded in pieces:
+            if decoded is None:
                 continue
-            second = classifier.scan(revealed)
-            if not second.detected and self._window and len(revealed) > self._window:
-                second = self._scan_windows(classifier, revealed, None)
+            second = classifier.scan(decoded)
+            if not second.detected and self._window and len(decoded) > self._window:
+                second = self._scan_windows(classifier, decoded, None)
             if second.detected:
                 return second
         return CLEAN
