@@ -35,27 +35,20 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from claude_force.security.classifier import LinearDetector
+from claude_force.security.cues import lower_factor, near_cues
 from claude_force.security.normalize import (
     bound_text,
-    decode_base64,
-    decode_hex,
     decode_html_entities,
-    decode_leetspeak,
-    decode_morse,
-    decode_rot13,
-    decode_tag_characters,
     is_default_table,
-    join_spaced_letters,
-    mostly_printable,
     normalize,
     remove_markup_in_words,
 )
 from claude_force.security.prefilter import LiteralIndex
+from claude_force.security.reveal import revealed_texts
 from claude_force.security.ruleset import TARGETS, Rule, RuleSet
 from claude_force.security.verdict import CLEAN, CompositeDetector, Detector, Verdict, combine
 
@@ -71,11 +64,6 @@ __all__ = [
     "scan",
 ]
 
-#: A base64 blob, also wrapped over lines as MIME and PEM do (64 or 76 columns). Each continuation starts after a
-#: line break, which no base64 character is, so a blob splits into lines one way only: no backtracking blow-up.
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,}={0,2})*")
-_BLANKS = re.compile(r"\s+")
-_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
 _PACKAGED: Any = object()  # DefaultDetector's "the packaged classifier" (None means none)
 #: How near (in characters of the normalised text) a context cue must be to a matched rule to lower its score.
 CONTEXT_CHARS = 500
@@ -86,8 +74,6 @@ WINDOW_CHARS = 1000
 MIN_WINDOW_CHARS = 100
 #: With a classifier of your own, the windows cover the first and last this many characters of a text.
 CLASSIFIER_WINDOWED_CHARS = 4096
-#: Match positions looked at per pattern when placing cues and rules (bounds the cost on a long text).
-_MAX_POSITIONS = 16
 
 
 def _literals(rules: Sequence[Rule]) -> Iterator[str]:
@@ -206,7 +192,7 @@ class RuleDetector:
                 matched.append(rule)
         folded: list[tuple[str, float, dict[str, float]]] = []
         if depth < rs.decode.max_depth:
-            for rule_id, decoded in self._decoded(text, top=depth == 0):
+            for rule_id, decoded in revealed_texts(text, rs.decode, top=depth == 0):
                 if revealed is not None:
                     revealed.append((rule_id, decoded))
                 inner, inner_unlowered, inner_cues = self._scan_parts(decoded, depth=depth + 1)
@@ -219,22 +205,19 @@ class RuleDetector:
             return CLEAN, 0.0, {}
         window = self._context
         local = lowers and window and len(normalized) > window  # a short text is all "near"; 0 means anywhere
-        applied = _near(matched, views, window, rs.confusables) if local else lowers
-        factor = self._lower_factor(applied)
+        applied = near_cues(matched, views, window, rs.confusables) if local else lowers
+        factor = lower_factor(applied, rs.min_lower_factor)
         cues = dict(applied)
         for rule_id, inner_unlowered, inner_cues in folded:
             both = {**applied, **inner_cues}
             cues.update(inner_cues)
             # Scaled by ``factor`` with the rest below: together, by the cues of both texts, once.
-            hits[rule_id] = max(hits[rule_id], inner_unlowered * self._lower_factor(both) / factor)
+            hits[rule_id] = max(
+                hits[rule_id], inner_unlowered * lower_factor(both, rs.min_lower_factor) / factor
+            )
         score = _noisy_or(list(hits.values())) * factor
         verdict = Verdict(detected=score >= rs.threshold, score=score, rules=(*hits, *lowers))
-        return verdict, score / self._lower_factor(cues), cues
-
-    def _lower_factor(self, cues: Mapping[str, float]) -> float:
-        if not cues:
-            return 1.0
-        return max(self._rules.min_lower_factor, math.prod(1.0 - w for w in cues.values()))
+        return verdict, score / lower_factor(cues, rs.min_lower_factor), cues
 
     def _candidates(self, present: Mapping[str, frozenset[str] | None]) -> list[int]:
         """Indices, in rule order, of the rules that the literals ``present`` in each view let through."""
@@ -248,98 +231,6 @@ class RuleDetector:
                     if idx is not None:
                         chosen.update(idx)
         return sorted(chosen)
-
-    def _decoded(self, text: str, *, top: bool) -> Iterator[tuple[str, str]]:
-        """(decoder rule id, decoded text) for hidden payloads, at most ``max_blobs`` of them.
-
-        Tag characters, HTML character references and markup inside words are revealed at every depth (an encoded
-        blob may hold them); the whole-text rewrites (Morse, ROT13, leetspeak, spaced letters) only run on the task
-        itself (``top``), not on what a decoder revealed, so their cost is paid once. Every base64 blob of the text
-        is decoded and the decodings are scanned as one text (likewise hex), so harmless blobs placed first cannot
-        use up the budget before the one that matters; that is nine decoded texts at most, which the default
-        ``max_blobs`` covers, and together they are no longer than the text.
-        """
-        lim = self._rules.decode
-        budget = lim.max_blobs
-        rewrites = (
-            (lim.morse_id, decode_morse),
-            (lim.rot13_id, decode_rot13),
-            (lim.leet_id, decode_leetspeak),
-            (lim.spaced_id, join_spaced_letters),
-        )
-        everywhere = (
-            (lim.tags_id, decode_tag_characters),
-            (lim.entities_id, decode_html_entities),
-            (lim.markup_id, remove_markup_in_words),
-        )
-        for rule_id, reveal in (*everywhere, *(rewrites if top else ())):
-            revealed = reveal(text)
-            if revealed and budget > 0:
-                budget -= 1
-                yield rule_id, revealed  # a rewrite of the text, no longer than the (bounded) text itself
-        for rule_id, pattern, min_chars, decode in (
-            (lim.base64_id, _BASE64, lim.min_base64_chars, decode_base64),
-            (lim.hex_id, _HEX, lim.min_hex_chars, decode_hex),
-        ):
-            if budget <= 0:
-                return
-            pieces: list[str] = []
-            for m in pattern.finditer(text):
-                blob = m.group()
-                if "\n" in blob:
-                    blob = _BLANKS.sub("", blob)  # a wrapped blob, read as one
-                if len(blob) < min_chars:
-                    continue
-                decoded = decode(blob[: lim.max_blob_chars])
-                if decoded is not None and mostly_printable(decoded, lim.min_printable_ratio):
-                    pieces.append(decoded)
-            if pieces:
-                budget -= 1
-                yield rule_id, "\n\n".join(pieces)
-
-
-def _near(
-    matched: Sequence[Rule], views: Mapping[str, str], window: int, table: Mapping[int, str]
-) -> dict[str, float]:
-    """The context cues among ``matched`` that match within ``window`` characters of a rule that raises.
-
-    Positions are compared in the normalised text: a raw-view rule's are mapped onto it (see
-    :func:`_positions`), since normalising can shrink the text (stripped invisible characters) or grow it (NFKC
-    turns U+FDFA into 18 characters), and a cue must not look near an attack it is far from. A detection made
-    only by a decoder has no position in this text, so no cue lowers it.
-    """
-    raising = [q for r in matched if r.effect != "lower" for q in _positions(r, views, table)]
-    if not raising:
-        return {}
-    return {
-        r.id: r.weight
-        for r in matched
-        if r.effect == "lower"
-        and any(abs(c - q) <= window for c in _positions(r, views, table) for q in raising)
-    }
-
-
-def _positions(rule: Rule, views: Mapping[str, str], table: Mapping[int, str]) -> list[int]:
-    """Where ``rule`` matches, as offsets in the normalised text.
-
-    A raw-view match at raw offset ``p`` is placed at the length of the normalised raw text before it, built
-    piece by piece between the sorted matches (one pass over the text; each piece's edges may differ from the
-    whole text's by a collapsed space or so, far below any window).
-    """
-    text = views[rule.target]
-    out: list[int] = []
-    for pattern in rule.patterns:
-        for m in itertools.islice(pattern.finditer(text), _MAX_POSITIONS):
-            out.append(m.start())
-    if rule.target == "normalized" or not out:
-        return out
-    mapped: list[int] = []
-    last = length = 0
-    for p in sorted(out):
-        length += len(normalize(text[last:p], table=table))
-        last = p
-        mapped.append(length)
-    return mapped
 
 
 class DefaultDetector:
