@@ -32,40 +32,57 @@ def near_cues(
 ) -> dict[str, float]:
     """The context cues among ``matched`` that match within ``window`` characters of a rule that raises.
 
-    Positions are compared in the normalised text: a raw-view rule's are mapped onto it (see
-    :func:`positions`), since normalising can shrink the text (stripped invisible characters) or grow it (NFKC
-    turns U+FDFA into 18 characters), and a cue must not look near an attack it is far from. A detection made
-    only by a decoder has no position in this text, so no cue lowers it.
+    Positions are compared in the normalised text: raw-view rules' matches are mapped onto it (see
+    :func:`to_normalized`), since normalising can shrink the text (stripped invisible characters, marks) or grow
+    it (NFKC turns U+FDFA into 18 characters), and a cue must not look near an attack it is far from. A detection
+    made only by a decoder has no position in this text, so no cue lowers it.
     """
-    raising = [q for r in matched if r.effect != "lower" for q in positions(r, views, table)]
+    found = {r.id: _matches(r, views[r.target]) for r in matched}
+    raw = sorted({p for r in matched if r.target != "normalized" for p in found[r.id]})
+    mapped = to_normalized(views["raw"], raw, table) if raw else {}
+    at = {
+        r.id: [mapped[p] for p in found[r.id]] if r.target != "normalized" else found[r.id] for r in matched
+    }
+    raising = [q for r in matched if r.effect != "lower" for q in at[r.id]]
     if not raising:
         return {}
     return {
         r.id: r.weight
         for r in matched
-        if r.effect == "lower"
-        and any(abs(c - q) <= window for c in positions(r, views, table) for q in raising)
+        if r.effect == "lower" and any(abs(c - q) <= window for c in at[r.id] for q in raising)
     }
 
 
-def positions(rule: Rule, views: Mapping[str, str], table: Mapping[int, str]) -> list[int]:
-    """Where ``rule`` matches, as offsets in the normalised text.
-
-    A raw-view match at raw offset ``p`` is placed at the length of the normalised raw text before it, built
-    piece by piece between the sorted matches (one pass over the text; each piece's edges may differ from the
-    whole text's by a collapsed space or so, far below any window).
-    """
-    text = views[rule.target]
+def _matches(rule: Rule, text: str) -> list[int]:
     out: list[int] = []
     for pattern in rule.patterns:
         for m in itertools.islice(pattern.finditer(text), MAX_POSITIONS):
             out.append(m.start())
-    if rule.target == "normalized" or not out:
-        return out
-    mapped: list[int] = []
-    last = length = 0
-    for p in sorted(out):
-        length += len(normalize(text[last:p], table=table))
+    return out
+
+
+#: Characters of the normalised text so far put in front of each piece (see :func:`to_normalized`).
+_CONTEXT = 8
+
+
+def to_normalized(raw: str, offsets: Sequence[int], table: Mapping[int, str]) -> dict[int, int]:
+    """Each of the sorted raw ``offsets`` as an offset in ``normalize(raw)``, in one pass over the text.
+
+    The text is normalised piece by piece between the offsets, each piece behind the last few characters of what
+    came before (already normalised, so normalising them again keeps them as they are): a combining mark at the
+    start of a piece is then stripped as it is in the whole text, where its Latin letter is in the piece before
+    (perhaps behind a stripped invisible character), and spaces collapse across the cut.
+    """
+    out: dict[int, int] = {}
+    length = last = 0
+    tail = ""
+    for p in offsets:
+        piece = raw[last:p]
+        if piece:
+            context = normalize(tail, table=table) if tail else ""
+            grown = normalize(tail + piece, table=table)
+            length += max(0, len(grown) - len(context))
+            tail = grown[-_CONTEXT:]
         last = p
-        mapped.append(length)
-    return mapped
+        out[p] = length
+    return out
