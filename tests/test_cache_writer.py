@@ -232,3 +232,66 @@ def test_half_the_byte_bound_queued_starts_the_write(monkeypatch: pytest.MonkeyP
     assert wrote.wait(GUARD_S), "half the byte bound queued and the writer still gathered"
     writer.close()
     assert sizes == [400, 100]
+
+
+def _gathering(writer: BatchWriter) -> bool:
+    """The writer thread is waiting in its gathering window (on the event's own condition)."""
+    return len(writer._hurry._cond._waiters) == 1  # type: ignore[attr-defined]
+
+
+def _first_full_batch_held() -> tuple[BatchWriter, threading.Event, list[int]]:
+    """A writer whose first batch, a full one (written at once), is held in ``write_batch`` until the gate opens."""
+    gate = threading.Event()
+    batches: list[int] = []
+
+    def write_batch(batch: list[Pending]) -> None:
+        batches.append(len(batch))
+        if len(batches) == 1:
+            assert gate.wait(GUARD_S)
+
+    writer = BatchWriter(write_batch=write_batch)
+    for i in range(writer_module.MAX_BATCH):
+        writer.submit(pending(i))
+    wait_until(lambda: len(batches) == 1, "the first batch is being written")
+    return writer, gate, batches
+
+
+def test_a_flush_behind_a_long_queue_never_waits_for_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found in review: the wake-up was one-shot, so with more than one batch queued each later batch waited out
+    # the whole window again (0.7 s for 2,000 entries at 0.1 s; here it would be hours).
+    _long_window(monkeypatch)
+    writer, gate, batches = _first_full_batch_held()
+    for i in range(1000):
+        writer.submit(pending(1000 + i))
+    gate.set()
+    done = threading.Event()
+    threading.Thread(target=lambda: (writer.flush(), done.set()), daemon=True).start()
+    assert done.wait(GUARD_S), f"flush waited out the window; batches so far {batches}"
+    assert sum(batches) == writer_module.MAX_BATCH + 1000
+    writer.close()
+
+
+def test_entries_queued_during_a_commit_gather_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found in review: the batch being written counted as queued, so one entry submitted during a full batch's
+    # commit made the next batch skip its window and go out almost empty.
+    _long_window(monkeypatch)
+    writer, gate, batches = _first_full_batch_held()
+    writer.submit(pending(9999))  # during the commit
+    gate.set()
+    wait_until(lambda: _gathering(writer), "the writer gathers for the next batch")
+    assert batches == [writer_module.MAX_BATCH]  # the new entry waits for company
+    writer.close()  # and close writes it at once
+    assert batches == [writer_module.MAX_BATCH, 1]
+
+
+def test_after_a_flush_the_next_entry_gathers_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    _long_window(monkeypatch)
+    written: list[str] = []
+    writer = BatchWriter(write_batch=lambda batch: written.extend(p.key for p in batch))
+    writer.submit(pending(0))
+    writer.flush()
+    writer.submit(pending(1))
+    wait_until(lambda: _gathering(writer), "the writer gathers again")
+    assert written == [pending(0).key]
+    writer.close()
+    assert written == [pending(0).key, pending(1).key]
