@@ -295,3 +295,18 @@ def test_after_a_flush_the_next_entry_gathers_again(monkeypatch: pytest.MonkeyPa
     assert written == [pending(0).key]
     writer.close()
     assert written == [pending(0).key, pending(1).key]
+
+
+def test_a_submit_waiting_for_room_does_not_wait_for_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found in review: a submit blocked on the byte bound did not wake the writer, so a large entry behind less than
+    # half the bound waited out the window (0.1 s of a blocked event loop at the default; here an hour).
+    _long_window(monkeypatch)
+    sizes: list[int] = []
+    writer = BatchWriter(write_batch=lambda batch: sizes.extend(p.size for p in batch), max_queued_bytes=1000)
+    writer.submit(pending(0, size=400))  # under half the bound: the writer gathers
+    wait_until(lambda: _gathering(writer), "the writer gathers")
+    done = threading.Event()
+    threading.Thread(target=lambda: (writer.submit(pending(1, size=700)), done.set()), daemon=True).start()
+    assert done.wait(GUARD_S), "the blocked submit waited for the gathering window"
+    writer.close()
+    assert sizes == [400, 700]

@@ -89,6 +89,7 @@ class BatchWriter:
     """
 
     __slots__ = (
+        "_blocked",
         "_flush_target",
         "_hurry",
         "_max_bytes",
@@ -122,9 +123,9 @@ class BatchWriter:
         self._submitted = self._taken = self._written = 0
         self._queued_bytes = 0  # of the entries not yet done, the batch being written included
         self._taken_bytes = 0  # of the batch being written
-        self._flush_target = (
-            0  # a flush waits until _written reaches this: the writer does not gather meanwhile
-        )
+        # A flush waits until _written reaches _flush_target, a submit with _blocked > 0 for room: no gathering then.
+        self._flush_target = 0
+        self._blocked = 0
         self._room = threading.Condition()
         self._hurry = threading.Event()  # wakes the writer from gathering; _urgent() says whether to gather
         self._queue: queue.Queue[Pending | None] = queue.Queue()
@@ -156,7 +157,12 @@ class BatchWriter:
                     return False  # nothing will write it (and nothing will make room: never block forever)
                 if self._queued_bytes == 0 or self._queued_bytes + item.size <= self._max_bytes:
                     break
-                self._room.wait(timeout=1.0)
+                self._blocked += 1
+                self._hurry.set()  # make room now: gathering more cannot help a caller that is waiting
+                try:
+                    self._room.wait(timeout=1.0)
+                finally:
+                    self._blocked -= 1
             self._queued_bytes += item.size
             self._submitted += 1
             self._queue.put(item)  # under the lock: close() cannot slip its sentinel in ahead of this item
@@ -165,11 +171,12 @@ class BatchWriter:
         return True
 
     def _urgent(self) -> bool:
-        """Whether waiting for more entries cannot help: closing, a flush waiting, or a full batch (by count or by
-        half the byte bound) still on the queue. Only the entries not yet taken count: the batch being written
-        already is one."""
+        """Whether waiting for more entries cannot help: closing, a flush or a submit waiting, or a full batch (by
+        count or by half the byte bound) still on the queue. Only the entries not yet taken count: the batch being
+        written already is one."""
         return (
             self._stopped
+            or self._blocked > 0
             or self._written < self._flush_target
             or self._submitted - self._taken >= MAX_BATCH
             or 2 * (self._queued_bytes - self._taken_bytes) >= self._max_bytes

@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 
-from claude_force.security.normalize import normalize
+from claude_force.security.normalize import has_native_letters, normalize
 from claude_force.security.ruleset import Rule
 
 __all__ = ["MAX_POSITIONS", "lower_factor", "near_cues"]
@@ -76,11 +76,14 @@ def to_normalized(raw: str, offsets: Sequence[int], table: Mapping[int, str]) ->
     out: dict[int, int] = {}
     length = last = 0
     tail = ""
+    native = has_native_letters(
+        raw, table=table
+    )  # decided for the whole text, as normalize() does, not per piece
     for p in offsets:
         piece = raw[last:p]
         if piece:
-            context = normalize(tail, table=table) if tail else ""
-            grown = normalize(tail + piece, table=table)
+            context = normalize(tail, table=table, native=native) if tail else ""
+            grown = normalize(tail + piece, table=table, native=native)
             length += max(0, len(grown) - len(context))
             tail = grown[-_CONTEXT:]
         last = p

@@ -116,12 +116,31 @@ def _in_scripts(code: int) -> bool:
     return any(lo <= code <= hi for lo, hi in _SCRIPTS)
 
 
-def _map_lookalikes(text: str, table: Mapping[int, str]) -> str:
+def _letters(table: Mapping[int, str]) -> dict[int, str]:
+    return {k: v for k, v in table.items() if chr(k).isalpha()}
+
+
+def _native(text: str, table: Mapping[int, str]) -> bool:
+    """Whether ``text`` (prepared, see :func:`_prepare`) holds Greek, Cyrillic or Armenian characters that are no
+    look-alikes (real text in those scripts): then only words that mix them with Latin letters are mapped."""
+    if text.isascii():
+        return False
+    letters = _letters(table)
+    text = text.translate({k: v for k, v in table.items() if k not in letters})
+    return any(ord(ch) not in letters and _in_scripts(ord(ch)) for ch in set(text))
+
+
+def has_native_letters(text: str, *, table: Mapping[int, str] | None = None) -> bool:
+    """The decision :func:`normalize` makes once for ``text`` as a whole (see ``native`` there)."""
+    table = _default_table() if table is None else table
+    return _native(_prepare(text), table)
+
+
+def _map_lookalikes(text: str, table: Mapping[int, str], native: bool) -> str:
     if text.isascii():
         return text
-    letters = {k: v for k, v in table.items() if chr(k).isalpha()}
+    letters = _letters(table)
     text = text.translate({k: v for k, v in table.items() if k not in letters})
-    native = any(ord(ch) not in letters and _in_scripts(ord(ch)) for ch in set(text))
     if not native:
         return text.translate(letters)
 
@@ -148,25 +167,36 @@ def bound_text(text: str, max_chars: int) -> str:
     return text[:max_chars] + "\n" + text[-max_chars:]
 
 
-def normalize(text: str, *, table: Mapping[int, str] | None = None) -> str:
-    """The canonical matching form of ``text`` (see the module docstring for the steps)."""
+def normalize(text: str, *, table: Mapping[int, str] | None = None, native: bool | None = None) -> str:
+    """The canonical matching form of ``text`` (see the module docstring for the steps).
+
+    ``native`` overrides the decision, made from ``text`` itself, whether it holds real Greek, Cyrillic or
+    Armenian text (see :func:`has_native_letters`): a piece of a text is normalised as it is within the whole.
+    """
     table = _default_table() if table is None else table
-    out = unicodedata.normalize("NFKC", text)
-    out = strip_invisible(out)
-    out = unicodedata.normalize("NFKC", out.casefold())
-    if not out.isascii():  # before the mapping, which asks whether a word holds a Latin letter (à is one)
-        out = strip_latin_marks(out)
+    out = _prepare(text)
+    if native is None:
+        native = _native(out, table)  # once, for the whole text: the rounds below keep to it
     # NFKC again after mapping: an ASCII letter can compose with a following combining mark (stripped again).
     # Stripping a mark can join a word the mapping saw as two, so map and strip until nothing changes (each round
     # only turns letters into ASCII or drops marks; a few rounds at most, and one on ASCII text).
     for _ in range(_MAX_ROUNDS):
         before = out
-        out = strip_invisible(unicodedata.normalize("NFKC", _map_lookalikes(out, table)))
+        out = strip_invisible(unicodedata.normalize("NFKC", _map_lookalikes(out, table, native)))
         if not out.isascii():
             out = strip_latin_marks(out)
         if out.isascii() or out == before:
             break
     return _WHITESPACE.sub(_collapse, out).strip()
+
+
+def _prepare(text: str) -> str:
+    """The steps before the look-alike mapping: NFKC, invisible characters out, case-fold, marks on Latin letters
+    out (before the mapping, which asks whether a word holds a Latin letter: à is one)."""
+    out = unicodedata.normalize("NFKC", text)
+    out = strip_invisible(out)
+    out = unicodedata.normalize("NFKC", out.casefold())
+    return strip_latin_marks(out) if not out.isascii() else out
 
 
 def strip_latin_marks(text: str) -> str:
