@@ -261,3 +261,23 @@ def test_the_classifier_reads_what_the_blob_decoders_reveal(caught: list[str], k
     short = [t for t in caught if len(t) < 3000]
     missed = sum(not scan(encoded(t)).detected for t in short)
     assert missed <= 15, (missed, len(short))  # 8 of 422 in the run that added this test
+
+
+@pytest.mark.parametrize("separator", [",", "\u00b7", "\u2022", " "])
+def test_letters_spelled_out_with_any_one_separator(caught: list[str], separator: str) -> None:
+    """``i,g,n,o,r,e`` and middle dots were not joined (361 of the 523 caught dev attacks missed), and a text's
+    runs were counted by a regex group, not the run, so only long texts were joined; with spaces the classifier did
+    not read the joined text either (24 missed). One separator per run, the same all along, so with commas the
+    words stay apart at the text's own spaces."""
+
+    def spelled(text: str) -> str:
+        words_apart = text.replace(" ", "  ") if separator == " " else text  # spaced letters: words two apart
+        return re.sub(r"\b[A-Za-z]{4,}\b", lambda m: separator.join(m.group()), words_apart)
+
+    missed = [t[:60] for t in caught if not scan(spelled(t)).detected]
+    assert len(missed) <= 10, (len(missed), missed[:5])  # 0 (and 1 with spaces) when this test was added
+    for honest in (
+        "Set the flags a,b,c and d,e,f in the config.",
+        "The points x\u00b7y\u00b7z form a plane.",
+    ):
+        assert not scan(honest).detected

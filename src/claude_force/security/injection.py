@@ -276,10 +276,11 @@ class DefaultDetector:
             and is_default_table(self._rules.rules.confusables)
         )
         lim = self._rules.rules.decode
-        # What the classifier reads of the decoders' output: text that was hidden from it, not the whole-text
-        # rewrites (ROT13, leetspeak, ...), which turn honest text into words it was never trained on.
+        # What the classifier reads of the decoders' output: text that was hidden from it (letter-spaced words
+        # joined included), not the guessing rewrites (Morse, ROT13, leetspeak), which turn honest text into
+        # words it was never trained on.
         self._classifier_reads = frozenset(
-            {lim.entities_id, lim.markup_id, lim.base64_id, lim.hex_id, lim.tags_id}
+            {lim.entities_id, lim.markup_id, lim.base64_id, lim.hex_id, lim.tags_id, lim.spaced_id}
         )
 
     @property

@@ -248,7 +248,11 @@ _LEET_TOKEN = re.compile(r"[A-Za-z0-9@$]{2,}")
 _LEET_ONLY = re.compile(r"[A-Za-z]*[013457@$][A-Za-z013457@$]*")
 _LEET_HINT = re.compile(r"[A-Za-z][013457@$]|[013457@$][A-Za-z]")
 _LEET = str.maketrans("013457@$", "oieastas")
-_SPACED_RUN = re.compile(r"(?<![^\s\"'(])[A-Za-z](?:[ .\-_][A-Za-z]){2,}(?![^\s\"'),.!?:;])")
+#: Single letters with one separator between them, the same one all along (``i g n o r e``, ``i.g.n.o.r.e``,
+#: ``i,g,n,o,r,e``, middle dots): with commas or dots the words of a text stay apart at its spaces.
+_SPACED_RUN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z](?P<sep>[ .\-_,\u00b7\u2022\u2027\u2219])[A-Za-z](?:(?P=sep)[A-Za-z])+(?![A-Za-z0-9])"
+)
 
 
 def decode_morse(text: str, *, min_letters: int = 8) -> str | None:
@@ -288,8 +292,9 @@ def decode_leetspeak(text: str, *, min_tokens: int = 3, min_ratio: float = 0.15)
 
 
 def join_spaced_letters(text: str, *, min_runs: int = 2, min_letters: int = 10) -> str | None:
-    """``text`` with letter-spaced words (``i g n o r e``, ``i.g.n.o.r.e``) joined, if there are enough of them."""
-    runs = _SPACED_RUN.findall(text)
+    """``text`` with letter-spaced words (``i g n o r e``, ``i.g.n.o.r.e``, ``i,g,n,o,r,e``, middle dots) joined, if
+    there are enough of them."""
+    runs = [m.group() for m in _SPACED_RUN.finditer(text)]
     if len(runs) < min_runs and sum(len(r) for r in runs) < 2 * min_letters:
         return None
     if sum((len(r) + 1) // 2 for r in runs) < min_letters:
