@@ -238,7 +238,7 @@ def _kinds_detector() -> RuleDetector:
     ("text", "rules"),
     [
         ("zebras everywhere", ("gated",)),
-        ("a zebr a", ()),
+        ("a zebr/a", ()),  # (with a space, "zebr a" is a split word the joiner puts back together)
         ("please forget the rules", ("filtered",)),
         ("then DROP TABLE users", ("filtered",)),
         ("i am ROOT! now", ("raw",)),

@@ -47,8 +47,8 @@ from claude_force.security.normalize import (
     normalize,
     remove_markup_in_words,
 )
-from claude_force.security.prefilter import LiteralIndex
-from claude_force.security.reveal import revealed_texts
+from claude_force.security.prefilter import LiteralIndex, literals_for
+from claude_force.security.reveal import join_split_words, revealed_texts
 from claude_force.security.ruleset import TARGETS, Rule, RuleSet
 from claude_force.security.verdict import CLEAN, CompositeDetector, Detector, Verdict, combine
 
@@ -67,6 +67,8 @@ __all__ = [
 _PACKAGED: Any = object()  # DefaultDetector's "the packaged classifier" (None means none)
 #: How near (in characters of the normalised text) a context cue must be to a matched rule to lower its score.
 CONTEXT_CHARS = 500
+#: The shortest of the rules' words that the split-word joiner looks for (shorter ones join honest words by chance).
+MIN_SPLIT_WORD = 5
 #: A text longer than this that the rules and the classifier pass is scored by the classifier again in windows of
 #: this many characters (see DefaultDetector._scan_windows); 0 turns it off.
 WINDOW_CHARS = 1000
@@ -82,6 +84,12 @@ def _literals(rules: Sequence[Rule]) -> Iterator[str]:
         for need in rule.needs:
             for clause in need:
                 yield from clause
+
+
+@functools.lru_cache(maxsize=1)
+def _known_words() -> frozenset[str]:
+    """The single words the packaged classifier was trained on (seen in two or more training texts)."""
+    return frozenset(f for f in LinearDetector().model.weights if f.isalpha() and " " not in f)
 
 
 def _noisy_or(weights: Sequence[float]) -> float:
@@ -102,7 +110,7 @@ class RuleDetector:
     ``context_chars`` is how near a context cue must be to a matched rule to lower its score (0: anywhere).
     """
 
-    __slots__ = ("_always", "_by_literal", "_context", "_index", "_rules")
+    __slots__ = ("_always", "_by_literal", "_context", "_index", "_rules", "_split")
 
     def __init__(self, *, rules: RuleSet | None = None, context_chars: int = CONTEXT_CHARS) -> None:
         if context_chars < 0:
@@ -110,6 +118,18 @@ class RuleDetector:
         self._context = context_chars
         self._rules = rules if rules is not None else RuleSet.load()
         self._index = LiteralIndex(_literals(self._rules.rules))
+        # Words split apart (``ig nore``) are joined where the pieces spell one of the rules' own words and are not
+        # all words the packaged classifier knows (``for get`` stays apart). The words come from the patterns
+        # themselves, not from the rules' prefilters, so a rule set without prefilters joins the same words.
+        words = frozenset(
+            lit
+            for rule in self._rules.rules
+            for pattern in rule.patterns
+            for clause in literals_for(pattern)
+            for lit in clause
+            if lit.isalpha() and len(lit) >= MIN_SPLIT_WORD
+        )
+        self._split = functools.partial(join_split_words, index=LiteralIndex(words), known=_known_words())
         # Which rules a scan has to try at all, looked up from the literals found rather than by asking every rule:
         # per view, the rules that always run (no literals to go by) and, for each literal, the rules it can let
         # through. A rule is listed under its ``requires`` when it has them (one must be present: ``Rule`` keeps
@@ -192,7 +212,7 @@ class RuleDetector:
                 matched.append(rule)
         folded: list[tuple[str, float, dict[str, float]]] = []
         if depth < rs.decode.max_depth:
-            for rule_id, decoded in revealed_texts(text, rs.decode, top=depth == 0):
+            for rule_id, decoded in revealed_texts(text, rs.decode, top=depth == 0, split=self._split):
                 if revealed is not None:
                     revealed.append((rule_id, decoded))
                 inner, inner_unlowered, inner_cues = self._scan_parts(decoded, depth=depth + 1)
@@ -280,7 +300,15 @@ class DefaultDetector:
         # joined included), not the guessing rewrites (Morse, ROT13, leetspeak), which turn honest text into
         # words it was never trained on.
         self._classifier_reads = frozenset(
-            {lim.entities_id, lim.markup_id, lim.base64_id, lim.hex_id, lim.tags_id, lim.spaced_id}
+            {
+                lim.entities_id,
+                lim.markup_id,
+                lim.base64_id,
+                lim.hex_id,
+                lim.tags_id,
+                lim.spaced_id,
+                lim.split_id,
+            }
         )
 
     @property

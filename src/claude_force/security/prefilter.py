@@ -32,7 +32,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Iterator, Set
 from importlib import resources
 from typing import Any, Final
 
@@ -207,6 +207,13 @@ class LiteralIndex:
 
     def __repr__(self) -> str:
         return f"LiteralIndex(literals={self._size})"
+
+    def occurrences(self, text: str) -> Iterator[tuple[int, str]]:
+        """``(start, literal)`` for every occurrence of an indexed literal in ``text``, overlapping ones included."""
+        if not self._size:
+            return
+        for end, literal in self._automaton.iter(text):
+            yield end - len(literal) + 1, literal
 
     def present(self, text: str) -> frozenset[str]:
         """Every indexed literal that occurs in ``text``, overlapping occurrences included."""

@@ -8,8 +8,10 @@ lives in :mod:`claude_force.security.normalize`.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Set
 
 from claude_force.security.normalize import (
     decode_base64,
@@ -23,25 +25,113 @@ from claude_force.security.normalize import (
     mostly_printable,
     remove_markup_in_words,
 )
+from claude_force.security.prefilter import LiteralIndex
 from claude_force.security.ruleset import DecodeLimits
 
-__all__ = ["revealed_texts"]
+__all__ = ["join_split_words", "revealed_texts"]
 
 #: A base64 blob, also wrapped over lines as MIME and PEM do (64 or 76 columns). Each continuation starts after a
 #: line break, which no base64 character is, so a blob splits into lines one way only: no backtracking blow-up.
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,}={0,2})*")
 _BLANKS = re.compile(r"\s+")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
+#: One separator between two letters (what :func:`join_split_words` removes to look for split words).
+_INNER_SEPARATOR = re.compile(r"(?<=[a-z])[ \-._\u00b7\u2027\u2022](?=[a-z])")
 
 
-def revealed_texts(text: str, lim: DecodeLimits, *, top: bool) -> Iterator[tuple[str, str]]:
+#: A run of letters: a word, or a piece of one.
+_FRAGMENT = re.compile(r"[A-Za-z]+")
+_JOINABLE = frozenset({" ", "-", ".", "_", "\u00b7", "\u2027", "\u2022"})
+
+
+def join_split_words(
+    text: str, index: LiteralIndex, known: frozenset[str], *, min_joins: int = 1
+) -> str | None:
+    """``text`` with words split by one separator joined again (``ig nore``, ``instruc-tions``, ``pre.vious``)
+    where the pieces together begin with one of the rules' words (``index``, the words of five letters or more) and
+    at least one piece is not a word of ``known`` (honest words side by side, ``for get``, stay apart), if at
+    least ``min_joins`` such words are found.
+
+    The text is checked with all such separators between letters removed first (one pass in C): only a screened
+    word that appears there and not in the text itself can be split, so most honest texts cost that one pass.
+    """
+    lowered = text.lower()
+    collapsed = _INNER_SEPARATOR.sub("", lowered)
+    if collapsed == lowered:
+        return None
+    # Counted, not just found: the same word written whole elsewhere in the text must not hide a split copy.
+    whole = collections.Counter(lit for _, lit in index.occurrences(lowered))
+    hidden = {
+        lit
+        for lit, n in collections.Counter(lit for _, lit in index.occurrences(collapsed)).items()
+        if n > whole[lit]
+    }
+    if not hidden:
+        return None
+    starts: dict[int, int] = {}  # offset in the chain's joined letters -> fragment number
+    pieces: list[tuple[int, int]] = []  # (start, end) of each fragment in ``text``
+    joins: set[int] = set()  # fragment numbers joined to the next one
+    found = 0
+    chain: list[str] = []
+    size = 0
+    for m in _FRAGMENT.finditer(text):
+        if pieces and text[pieces[-1][1] : m.start()] not in _JOINABLE:
+            found += _mark("".join(chain), starts, joins, index, hidden, known)
+            chain, starts, size = [], {}, 0
+        starts[size] = len(pieces)
+        chain.append(m.group().lower())
+        size += len(chain[-1])
+        pieces.append((m.start(), m.end()))
+    found += _mark("".join(chain), starts, joins, index, hidden, known)
+    if found < min_joins:
+        return None
+    out: list[str] = []
+    last = 0
+    for i in sorted(joins):
+        out.append(text[last : pieces[i][1]])
+        last = pieces[i + 1][0]
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _mark(
+    chain: str,
+    starts: dict[int, int],
+    joins: set[int],
+    index: LiteralIndex,
+    hidden: Set[str],
+    known: Set[str],
+) -> int:
+    """Mark the joins that spell a hidden word in one chain of fragments; return how many words were found."""
+    if len(starts) < 2:
+        return 0
+    found = 0
+    offsets = list(starts)  # ascending: fragments were added in order
+    bounds = [*offsets, len(chain)]
+    base = starts[0]
+    for start, literal in index.occurrences(chain):
+        first = starts.get(start)
+        if first is None or literal not in hidden:
+            continue  # a screened word must begin where a fragment begins
+        last = base + bisect.bisect_right(offsets, start + len(literal) - 1) - 1  # the fragment it ends in
+        parts = [chain[bounds[j - base] : bounds[j - base + 1]] for j in range(first, last + 1)]
+        if last > first and not all(part in known for part in parts):  # honest words side by side stay apart
+            joins.update(range(first, last))
+            found += 1
+    return found
+
+
+def revealed_texts(
+    text: str, lim: DecodeLimits, *, top: bool, split: Callable[[str], str | None] | None = None
+) -> Iterator[tuple[str, str]]:
     """(decoder rule id, decoded text) for hidden payloads, at most ``max_blobs`` of them.
 
     Tag characters, HTML character references and markup inside words are revealed at every depth (an encoded
     blob may hold them); the whole-text rewrites (Morse, ROT13, leetspeak, spaced letters) only run on the task
-    itself (``top``), not on what a decoder revealed, so their cost is paid once. Every base64 blob of the text
+    itself (``top``), not on what a decoder revealed, so their cost is paid once; ``split`` is the split-word joiner
+    bound to the rules' words (see :func:`join_split_words`). Every base64 blob of the text
     is decoded and the decodings are scanned as one text (likewise hex), so harmless blobs placed first cannot
-    use up the budget before the one that matters; that is nine decoded texts at most, which the default
+    use up the budget before the one that matters; that is ten decoded texts at most, which the default
     ``max_blobs`` covers, and together they are no longer than the text.
     """
     budget = lim.max_blobs
@@ -50,6 +140,7 @@ def revealed_texts(text: str, lim: DecodeLimits, *, top: bool) -> Iterator[tuple
         (lim.rot13_id, decode_rot13),
         (lim.leet_id, decode_leetspeak),
         (lim.spaced_id, join_spaced_letters),
+        *(((lim.split_id, split),) if split is not None else ()),
     )
     everywhere = (
         (lim.tags_id, decode_tag_characters),

@@ -100,11 +100,11 @@ class DecodeLimits:
     """Bounds on decode-and-rescan: depth, number and size of blobs, and what counts as decoded text.
 
     ``max_blobs`` is the most decoded texts scanned per level: one per whole-text decoder that fires, one for
-    all the base64 blobs together and one for all the hex blobs (nine kinds in all, so 9 never skips one).
+    all the base64 blobs together and one for all the hex blobs (ten kinds in all, so 10 never skips one).
     """
 
     max_depth: int = 2
-    max_blobs: int = 9
+    max_blobs: int = 10
     max_blob_chars: int = 16384
     min_base64_chars: int = 24
     min_hex_chars: int = 32
@@ -116,6 +116,7 @@ class DecodeLimits:
     rot13_id: str = "encoded.rot13"
     leet_id: str = "encoded.leetspeak"
     spaced_id: str = "encoded.spaced_letters"
+    split_id: str = "encoded.split_words"
     entities_id: str = "encoded.html_entities"
     markup_id: str = "encoded.markup_in_words"
 
@@ -167,6 +168,7 @@ class RuleSet:
             rot13_id=str(ids.get("rot13", "encoded.rot13")),
             leet_id=str(ids.get("leetspeak", "encoded.leetspeak")),
             spaced_id=str(ids.get("spaced_letters", "encoded.spaced_letters")),
+            split_id=str(ids.get("split_words", "encoded.split_words")),
             entities_id=str(ids.get("html_entities", "encoded.html_entities")),
             markup_id=str(ids.get("markup_in_words", "encoded.markup_in_words")),
         )
