@@ -43,8 +43,8 @@ MAX_QUEUED_BYTES = 8 * 1024 * 1024
 #: where this thread competes with the event loop for the GIL. Each transaction has a fixed cost (waking the
 #: thread, BEGIN, COMMIT, the limit checks) of a few hundred microseconds of CPU under load, so at W2's 1,000
 #: misses a second 0.1 s (about 100 entries a batch) costs about 16 us less per entry than 0.02 s did. There is no
-#: wait (or it ends) while a flush or ``close`` waits, or ``MAX_BATCH`` entries or half of ``max_queued_bytes`` are
-#: still on the queue (see ``BatchWriter._urgent``).
+#: wait (or it ends) while a flush, ``close`` or a submit waiting for room waits, or while ``MAX_BATCH`` entries or
+#: half of ``max_queued_bytes`` are still on the queue (see ``BatchWriter._urgent``).
 GATHER_SECONDS = 0.1
 
 
