@@ -76,9 +76,8 @@ def to_normalized(raw: str, offsets: Sequence[int], table: Mapping[int, str]) ->
     out: dict[int, int] = {}
     length = last = 0
     tail = ""
-    native = has_native_letters(
-        raw, table=table
-    )  # decided for the whole text, as normalize() does, not per piece
+    # Decided for the whole text, as normalize() does, not per piece.
+    native = has_native_letters(raw, table=table)
     for p in offsets:
         piece = raw[last:p]
         if piece:

@@ -35,25 +35,21 @@ __all__ = ["join_split_words", "revealed_texts"]
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,}={0,2})*")
 _BLANKS = re.compile(r"\s+")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
-#: One separator between two letters (what :func:`join_split_words` removes to look for split words).
-_INNER_SEPARATOR = re.compile(r"(?<=[a-z])[ \-._\u00b7\u2027\u2022](?=[a-z])")
-
-
+#: The separators :func:`join_split_words` removes from between two pieces of a word: one of them, alone.
+_JOINABLE = frozenset(" -._\u00b7\u2027\u2022")
+_INNER_SEPARATOR = re.compile(f"(?<=[a-z])[{re.escape(''.join(sorted(_JOINABLE)))}](?=[a-z])")
 #: A run of letters: a word, or a piece of one.
 _FRAGMENT = re.compile(r"[A-Za-z]+")
-_JOINABLE = frozenset({" ", "-", ".", "_", "\u00b7", "\u2027", "\u2022"})
 
 
-def join_split_words(
-    text: str, index: LiteralIndex, known: frozenset[str], *, min_joins: int = 1
-) -> str | None:
+def join_split_words(text: str, index: LiteralIndex, known: Set[str]) -> str | None:
     """``text`` with words split by one separator joined again (``ig nore``, ``instruc-tions``, ``pre.vious``)
     where the pieces together begin with one of the rules' words (``index``, the words of five letters or more) and
-    at least one piece is not a word of ``known`` (honest words side by side, ``for get``, stay apart), if at
-    least ``min_joins`` such words are found.
+    at least one piece is not a word of ``known`` (honest words side by side, ``for get``, stay apart); None if
+    there is no such word.
 
     The text is checked with all such separators between letters removed first (one pass in C): only a screened
-    word that appears there and not in the text itself can be split, so most honest texts cost that one pass.
+    word found there more often than in the text itself can be split, so most honest texts cost that one pass.
     """
     lowered = text.lower()
     collapsed = _INNER_SEPARATOR.sub("", lowered)
@@ -71,19 +67,18 @@ def join_split_words(
     starts: dict[int, int] = {}  # offset in the chain's joined letters -> fragment number
     pieces: list[tuple[int, int]] = []  # (start, end) of each fragment in ``text``
     joins: set[int] = set()  # fragment numbers joined to the next one
-    found = 0
     chain: list[str] = []
     size = 0
     for m in _FRAGMENT.finditer(text):
         if pieces and text[pieces[-1][1] : m.start()] not in _JOINABLE:
-            found += _mark("".join(chain), starts, joins, index, hidden, known)
+            _mark("".join(chain), starts, joins, index, hidden, known)
             chain, starts, size = [], {}, 0
         starts[size] = len(pieces)
         chain.append(m.group().lower())
         size += len(chain[-1])
         pieces.append((m.start(), m.end()))
-    found += _mark("".join(chain), starts, joins, index, hidden, known)
-    if found < min_joins:
+    _mark("".join(chain), starts, joins, index, hidden, known)
+    if not joins:
         return None
     out: list[str] = []
     last = 0
@@ -101,11 +96,10 @@ def _mark(
     index: LiteralIndex,
     hidden: Set[str],
     known: Set[str],
-) -> int:
-    """Mark the joins that spell a hidden word in one chain of fragments; return how many words were found."""
+) -> None:
+    """Add to ``joins`` the joins that spell a hidden word in one chain of fragments."""
     if len(starts) < 2:
-        return 0
-    found = 0
+        return
     offsets = list(starts)  # ascending: fragments were added in order
     bounds = [*offsets, len(chain)]
     base = starts[0]
@@ -117,8 +111,6 @@ def _mark(
         parts = [chain[bounds[j - base] : bounds[j - base + 1]] for j in range(first, last + 1)]
         if last > first and not all(part in known for part in parts):  # honest words side by side stay apart
             joins.update(range(first, last))
-            found += 1
-    return found
 
 
 def revealed_texts(
