@@ -146,8 +146,24 @@ def test_a_version_1_database_is_migrated_in_place_with_its_rows_intact(tmp_path
     assert ids[key("later")] == 7  # not 6: that id belonged to the deleted row
     sql = table_sql(db)
     assert "AUTOINCREMENT" in sql["entries"]
-    assert {"entries_expires", "entries_last_access", "entries_agent_last_access"} <= set(sql)
+    assert {"entries_last_access", "entries_agent_last_access"} <= set(sql)
+    assert "entries_expires" not in sql  # never used by a query; it only cost every insert
     assert {"entries_insert", "entries_delete", "entries_update"} <= set(sql)
+
+
+def test_a_current_database_made_by_an_earlier_release_loses_its_unused_expires_index(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "c"
+    with ResponseCache(cache_dir=cache_dir, secret=SECRET, max_memory_mb=0) as cache:
+        assert cache.set(key("k"), resp("kept"), agent="a")
+    conn = sqlite3.connect(cache_dir / DB_NAME)
+    conn.execute("CREATE INDEX entries_expires ON entries(expires)")  # as earlier releases made it
+    conn.commit()
+    conn.close()
+    assert "entries_expires" in table_sql(cache_dir / DB_NAME)
+    with ResponseCache(cache_dir=cache_dir, secret=SECRET, max_memory_mb=0) as cache:
+        hit = cache.get(key("k"))
+        assert hit is not None and hit.text == "kept"
+    assert "entries_expires" not in table_sql(cache_dir / DB_NAME)
 
 
 def test_an_unknown_schema_version_is_still_dropped(tmp_path: Path) -> None:

@@ -566,3 +566,22 @@ def test_prune_enforces_each_agents_quota(tmp_path: Path, clock: FakeClock) -> N
         assert usage["big"] <= 0.02 * MB
         assert all(c.get(f"small{i}") is not None for i in range(3))
         assert c.get("big39") is not None and c.get("big0") is None
+
+
+@pytest.mark.parametrize("count", [1, 3, 4, 21, 64, 85, 150])
+def test_put_many_writes_every_row_of_a_batch_whatever_its_size(
+    tmp_path: Path, clock: FakeClock, count: int
+) -> None:
+    """Batches go in as multi-row upserts of 64, 16, 4 and 1 rows: every size must land whole, a key repeated
+    in one batch keeps its last value, and the per-agent accounting counts each key once."""
+    with ResponseCache(cache_dir=tmp_path / "cache", secret=SECRET, clock=clock, max_memory_mb=0) as cache:
+        pending = [cache._admit(f"k{i}", resp(f"t{i}"), f"agent{i % 3}") for i in range(count)]
+        again = cache._admit("k0", resp("t0 again"), "agent0")
+        cache._write_batch([p for p in (*pending, again) if p is not None])
+        for i in range(1, count):
+            hit = cache.get(f"k{i}")
+            assert hit is not None and hit.text == f"t{i}"
+        first = cache.get("k0")
+        assert first is not None and first.text == "t0 again"
+        assert sum(n for _, n, _ in cache.agent_usage()) == count
+        assert cache.verify().ok == count

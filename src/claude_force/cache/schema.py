@@ -16,6 +16,7 @@ dropped and recreated: it is a cache, and guessing at an unknown layout is worse
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from typing import Final
@@ -41,7 +42,6 @@ _ENTRIES_TABLE: Final = """CREATE TABLE IF NOT EXISTS {name} (
         mac BLOB NOT NULL)"""
 _SCHEMA: Final = (
     _ENTRIES_TABLE.format(name="entries"),
-    "CREATE INDEX IF NOT EXISTS entries_expires ON entries(expires)",
     "CREATE INDEX IF NOT EXISTS entries_last_access ON entries(last_access)",
     "CREATE INDEX IF NOT EXISTS entries_agent_last_access ON entries(agent, last_access)",
     """CREATE TABLE IF NOT EXISTS agent_usage (
@@ -89,6 +89,18 @@ def monotonic_ids(conn: sqlite3.Connection) -> bool:
     return row is not None and "AUTOINCREMENT" in str(row[0]).upper()
 
 
+def _drop_unused_index(conn: sqlite3.Connection) -> None:
+    """Drop ``entries_expires``, which earlier releases created: no query uses it (the expiry scan tests
+    ``expires`` or ``created``, so it reads the table), and it cost every insert an index update. Best effort:
+    a read-only or busy database keeps it, which only costs its writers that update."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'entries_expires'"
+    ).fetchone()
+    if row is not None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("DROP INDEX IF EXISTS entries_expires")
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the current layout, or migrate the first one, in one transaction; a no-op when current.
 
@@ -97,6 +109,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     """
     found = conn.execute("PRAGMA user_version").fetchone()[0]
     if found == SCHEMA_VERSION and monotonic_ids(conn):
+        _drop_unused_index(conn)
         return  # already there: no write needed, so a read-only database still serves reads
     conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect only on a new, empty database
     try:
@@ -110,6 +123,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
                 conn.execute(statement)
         for statement in _SCHEMA:
             conn.execute(statement)
+        conn.execute("DROP INDEX IF EXISTS entries_expires")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException as exc:

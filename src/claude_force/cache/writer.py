@@ -128,7 +128,8 @@ class BatchWriter:
         self._blocked = 0
         self._room = threading.Condition()
         self._hurry = threading.Event()  # wakes the writer from gathering; _urgent() says whether to gather
-        self._queue: queue.Queue[Pending | None] = queue.Queue()
+        # SimpleQueue: put and get are C calls, with no Python-level lock of their own (submit holds _room).
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="claude-force-cache-writer", daemon=True)
         self._thread.start()
 
