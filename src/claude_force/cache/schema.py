@@ -89,20 +89,25 @@ def monotonic_ids(conn: sqlite3.Connection) -> bool:
     return row is not None and "AUTOINCREMENT" in str(row[0]).upper()
 
 
+#: ``entries_expires``, created by earlier releases: no query uses it (the expiry scan tests ``expires`` or
+#: ``created``, so it reads the table), and it cost every insert an index update.
+_DROP_UNUSED_INDEX: Final = "DROP INDEX IF EXISTS entries_expires"
+
+
 def _drop_unused_index(conn: sqlite3.Connection) -> None:
-    """Drop ``entries_expires``, which earlier releases created: no query uses it (the expiry scan tests
-    ``expires`` or ``created``, so it reads the table), and it cost every insert an index update. Best effort:
-    a read-only or busy database keeps it, which only costs its writers that update."""
+    """Drop the unused index from a current database if it has one. Best effort: a read-only or busy database
+    keeps it, which only costs its writers that index update."""
     row = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'entries_expires'"
     ).fetchone()
     if row is not None:
         with contextlib.suppress(sqlite3.Error):
-            conn.execute("DROP INDEX IF EXISTS entries_expires")
+            conn.execute(_DROP_UNUSED_INDEX)
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the current layout, or migrate the first one, in one transaction; a no-op when current.
+    """Create the current layout, or migrate the first one, in one transaction; when current, only the unused
+    index of earlier releases is dropped (if there).
 
     Raises ``sqlite3.Error`` for the caller to count, except when an existing first-layout database cannot be
     migrated: it then keeps serving as it is (see the module docstring), and a warning says why.
@@ -110,7 +115,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     found = conn.execute("PRAGMA user_version").fetchone()[0]
     if found == SCHEMA_VERSION and monotonic_ids(conn):
         _drop_unused_index(conn)
-        return  # already there: no write needed, so a read-only database still serves reads
+        return  # already there: no other write needed, so a read-only database still serves reads
     conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect only on a new, empty database
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -123,7 +128,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
                 conn.execute(statement)
         for statement in _SCHEMA:
             conn.execute(statement)
-        conn.execute("DROP INDEX IF EXISTS entries_expires")
+        conn.execute(_DROP_UNUSED_INDEX)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException as exc:
