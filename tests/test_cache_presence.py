@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from claude_force.cache import ResponseCache
 from claude_force.cache.presence import KeyPresence
 from claude_force.models import Response, Usage
@@ -33,6 +35,25 @@ def test_bloom_has_no_false_negatives_and_few_false_positives() -> None:
     false_pos = sum(p.might_contain(f"other-{i}") for i in range(20_000))
     assert false_pos < 200  # well under 1%
     assert p.fresh(0.01) and not p.fresh(10.0)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "ab" * 32,  # a SHA-256 hex digest, the shape of every cache key: its own bytes are the hashes
+        "AB" * 32,  # upper-case hex
+        "zz" * 32,  # 64 characters, not hex: hashed instead
+        "ab " * 20 + "abcd",  # 64 characters of hex with spaces (22 bytes, too few): hashed instead
+        "\ud800" * 64,  # a lone surrogate
+        "",
+    ],
+)
+def test_any_key_added_is_found_again_whatever_its_shape(key: str) -> None:
+    p = KeyPresence()
+    p.load([], max_rowid=0, version=1, now=0.0)
+    assert not p.might_contain(key)
+    p.add(key)
+    assert p.might_contain(key)
 
 
 def test_overfull_filter_asks_to_be_reloaded_bigger() -> None:

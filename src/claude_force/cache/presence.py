@@ -20,6 +20,7 @@ disk was read (see :meth:`KeyPresence.load`); it is back at the first sync after
 from __future__ import annotations
 
 import hashlib
+import struct
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -30,32 +31,26 @@ if TYPE_CHECKING:
 #: Hash functions per key; with 16 bits per key this gives about 0.05% false positives.
 K = 7
 BITS_PER_KEY = 16
+#: The filter's size in bits is a power of two, at least this, so a hash is reduced to a position by a mask.
 MIN_BITS = 1 << 20
 #: Seconds a sync stays fresh: misses skip the disk only while the last sync is younger than this.
 DEFAULT_MAX_AGE = 0.05
 
 
-_SHIFTS = tuple(32 * i for i in range(K))
 _HEX_KEY_CHARS = 64
+#: The ``K`` 32-bit hashes of a key, read from its first ``4 * K`` bytes in one C call.
+_UNPACK = struct.Struct(f"<{K}I").unpack_from
 
 
-def _key_value(key: str) -> int:
-    """The key's hash as an integer of at least ``32 * K`` bits: the key itself when it is already a SHA-256 hex
-    digest (every cache key is), else a BLAKE2b digest of it."""
+def _hashes(key: str) -> tuple[int, ...]:
+    """``K`` 32-bit hashes of ``key``: its own bytes when it is a SHA-256 hex digest (every cache key is), else
+    those of a BLAKE2b digest of it."""
     if len(key) == _HEX_KEY_CHARS:
         try:
-            return int(key, 16)
-        except ValueError:
+            return _UNPACK(bytes.fromhex(key))
+        except (ValueError, struct.error):  # not hex, or hex with spaces in it (fewer bytes)
             pass
-    return int.from_bytes(
-        hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=4 * K).digest(), "little"
-    )
-
-
-def _positions(key: str, nbits: int) -> list[int]:
-    """The ``K`` bit positions of ``key`` (32 bits of its hash each, reduced modulo ``nbits``)."""
-    value = _key_value(key)
-    return [((value >> shift) & 0xFFFFFFFF) % nbits for shift in _SHIFTS]
+    return _UNPACK(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=4 * K).digest())
 
 
 class KeyPresence:
@@ -106,10 +101,9 @@ class KeyPresence:
 
     def might_contain(self, key: str) -> bool:
         # Probe by probe, stopping at the first clear bit: a miss (the common case) usually costs one or two.
-        bits, nbits = self._bits, self._nbits
-        value = _key_value(key)
-        for shift in _SHIFTS:
-            p = ((value >> shift) & 0xFFFFFFFF) % nbits
+        bits, mask = self._bits, self._nbits - 1
+        for h in _hashes(key):
+            p = h & mask
             if not bits[p >> 3] & (1 << (p & 7)):
                 return False
         return True
@@ -119,10 +113,11 @@ class KeyPresence:
 
     def add_many(self, keys: Iterable[str]) -> None:
         with self._lock:
-            bits, nbits = self._bits, self._nbits
+            bits, mask = self._bits, self._nbits - 1
             during = self._during_load
             for key in keys:
-                for p in _positions(key, nbits):
+                for h in _hashes(key):
+                    p = h & mask
                     bits[p >> 3] |= 1 << (p & 7)
                 self._count += 1
                 if during is not None:
